@@ -1,0 +1,27 @@
+"""huzhu: a Monte Carlo risk engine for the implicit liability of online mutual-aid platforms."""
+
+from engine.exact import compound_poisson
+from engine.expected import member_share, pool_cost
+from engine.plans import PLANS, Plan, get_plan
+from engine.results import summary, to_netcdf
+from engine.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
+from engine.simulate import simulate
+from engine.tables import age_mix, incidence
+
+__all__ = [
+    "PLANS",
+    "Plan",
+    "Scenario",
+    "ScenarioError",
+    "age_mix",
+    "compound_poisson",
+    "get_plan",
+    "incidence",
+    "load_scenario",
+    "member_share",
+    "pool_cost",
+    "scenario_from_dict",
+    "simulate",
+    "summary",
+    "to_netcdf",
+]

@@ -1,0 +1,200 @@
+"""The ``huzhu`` command line: a thin layer over simulate, results and the presets."""
+
+import argparse
+import sys
+import time
+import unicodedata
+from collections.abc import Sequence
+
+import pandas as pd
+
+from engine.expected import member_share
+from engine.plans import PLANS, get_plan
+from engine.results import VARIABLES, summary, to_netcdf
+from engine.scenario import ScenarioError, load_scenario
+from engine.simulate import simulate
+
+
+class UsageError(Exception):
+    """A bad command-line value; printed as one line, exit code 2."""
+
+
+def _money(x: float) -> str:
+    return "-" if x == float("inf") else f"{x:,.2f}"
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _summary_text(table: pd.DataFrame) -> str:
+    """One row per variable: mean (with its standard error), sd, P(>0), VaR and TVaR 99.5%."""
+    rows = []
+    for name in table.index.get_level_values(0).unique():
+        t = table.loc[name]
+        scale, unit = (1e6, "million yuan") if "yuan/" not in VARIABLES[name][0] else (1.0, "yuan")
+        mean, se = t.loc["mean", "estimate"] / scale, t.loc["mean", "std_error"] / scale
+        rows.append(
+            [
+                f"{name} ({unit})",
+                f"{mean:,.2f} ± {se:,.2f}",
+                f"{t.loc['std', 'estimate'] / scale:,.2f}",
+                f"{t.loc['P(>0)', 'estimate']:.3f}",
+                f"{t.loc['VaR 99.5%', 'estimate'] / scale:,.2f}",
+                f"{t.loc['TVaR 99.5%', 'estimate'] / scale:,.2f}",
+            ]
+        )
+    return _table(rows, ["per path", "mean ± s.e.", "sd", "P(>0)", "VaR 99.5%", "TVaR 99.5%"])
+
+
+def cmd_plans(args: argparse.Namespace) -> None:
+    rows = []
+    for key, plan in PLANS.items():
+        for tier_name in plan.tiers:
+            fee = plan.tier_fee(tier_name)
+            bands = ", ".join(
+                f"{b.min_age}-{min(b.max_age, plan.max_age)}: {b.benefit:,.0f}"
+                for b in plan.tier(tier_name).bands
+            )
+            fee_text = " + ".join(
+                part
+                for part in (
+                    "per-case tiers" if fee.per_case else "",
+                    f"{fee.rate:.0%}" if fee.rate else "",
+                    f"{fee.per_member_month:g}/member/month" if fee.per_member_month else "",
+                )
+                if part
+            )
+            rows.append(
+                [
+                    key,
+                    plan.name,
+                    tier_name,
+                    bands,
+                    fee_text,
+                    _money(plan.cap_per_case),
+                    _money(plan.cap_per_period),
+                    _money(plan.cap_per_year),
+                    f"{plan.waiting_days}",
+                    f"{plan.tier_prepayment(tier_name):g}",
+                    f"{plan.min_members:,}" if plan.min_members else "-",
+                    f"{plan.min_age}-{plan.max_age}",
+                    f"{plan.members_2020:,}" if plan.members_2020 else "-",
+                ]
+            )
+    header = [
+        "plan",
+        "name",
+        "tier",
+        "benefit by age (yuan)",
+        "fee",
+        "cap/case",
+        "cap/period",
+        "cap/year",
+        "waiting days",
+        "prepay",
+        "min members",
+        "ages",
+        "members 2020",
+    ]
+    print(_table(rows, header))
+
+
+def cmd_expected(args: argparse.Namespace) -> None:
+    plan = get_plan(args.plan)
+    s = member_share(
+        plan, args.tier, args.age, args.sex, table=args.table, multiplier=args.multiplier
+    )
+    print(
+        f"{plan.name} ({args.plan}), tier {args.tier}, age {args.age}, sex {args.sex}, "
+        f"table {args.table}, multiplier {args.multiplier:g}"
+    )
+    print(f"  annual incidence      {s.incidence:.6f}")
+    print(f"  cost of one case      {s.case_cost:,.2f} yuan (benefit and fees)")
+    print(f"  expected yearly share {s.annual:,.2f} yuan")
+    print(f"  expected share/period {s.per_period:,.4f} yuan (constant hazard, as simulated)")
+    if s.fixed_fee_annual:
+        print(f"  per-member fee        {s.fixed_fee_annual:,.2f} yuan a year on top")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    scenario = load_scenario(args.scenario)
+    began = time.perf_counter()
+    ds = simulate(
+        scenario, paths=args.paths, seed=args.seed, years=args.years, threads=args.threads
+    )
+    elapsed = time.perf_counter() - began
+    table = summary(ds, levels=(0.995,))
+    print(
+        f"{scenario.name}: {scenario.plan.name} ({scenario.preset or scenario.plan.pinyin}), "
+        f"tier {scenario.tier}, {scenario.population.members:,} members"
+    )
+    print(
+        f"{ds.sizes['path']:,} paths x {ds.sizes['period']} periods "
+        f"({ds.sizes['period'] / 24:g} years from {scenario.run.start}), seed {ds.attrs['seed']}, "
+        f"{elapsed:.1f} s"
+    )
+    print()
+    print(_summary_text(table))
+    if args.out:
+        print(f"\nwrote {to_netcdf(ds, args.out)}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="huzhu", description="Monte Carlo risk engine for online mutual-aid platforms."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="simulate a scenario file and print its summary")
+    run.add_argument("scenario")
+    run.add_argument("--paths", type=int)
+    run.add_argument("--years", type=float)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--threads", type=int)
+    run.add_argument("--out", help="write the Dataset to this netCDF file")
+    run.set_defaults(func=cmd_run)
+
+    plans = sub.add_parser("plans", help="list the plan presets")
+    plans.set_defaults(func=cmd_plans)
+
+    exp = sub.add_parser("expected", help="a member's expected share, exactly")
+    exp.add_argument("--plan", required=True)
+    exp.add_argument("--tier", default="standard")
+    exp.add_argument("--age", type=int, required=True)
+    exp.add_argument("--sex", choices=["M", "F"], required=True)
+    exp.add_argument("--table", default="ci25")
+    exp.add_argument("--multiplier", type=float, default=0.5)
+    exp.set_defaults(func=cmd_expected)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyError, ValueError, UsageError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Labelled results: the Dataset of a run, its risk measures with Monte Carlo errors, export."""
+
+import datetime as dt
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+
+from engine.kernel import COUNT_VARS, MONEY_VARS, TOTAL_VARS
+
+if TYPE_CHECKING:
+    from engine.scenario import Scenario
+
+VARIABLES: dict[str, tuple[str, str]] = {
+    "members": ("members", "members at the end of the period's claims (eligible + waiting)"),
+    "sharing": ("members", "members who share the period's cases"),
+    "eligible": ("members", "members past the waiting period"),
+    "waiting": ("members", "members still in the waiting period"),
+    "claims": ("claims", "claims incurred by eligible members"),
+    "approved": ("claims", "claims approved at audit"),
+    "cases_paid": ("claims", "approved claims shared this period (after the payment lag)"),
+    "failures": ("members", "sharing members whose deduction failed"),
+    "aged_out": ("members", "members who left at the plan's maximum age"),
+    "benefits": ("yuan", "benefits of the cases shared this period"),
+    "fees": ("yuan", "management fees: per case, proportional and per member"),
+    "share_pre": ("yuan/member", "cost of the period's cases per sharing member, before caps"),
+    "share_post": ("yuan/member", "share per sharing member after caps, before per-member fees"),
+    "members_paid": ("yuan", "what the members paid (shares and per-member fees)"),
+    "backstop": ("yuan", "cap backstop: cost above the caps, paid by the platform"),
+    "shortfall": ("yuan", "failed deductions advanced by the platform"),
+    "recovered": ("yuan", "part of the shortfall recovered from the members"),
+    "liability": ("yuan", "platform liability: backstop + shortfall - recovered"),
+    "liability_pv": ("yuan", "discounted total platform liability over the horizon"),
+    "backstop_pv": ("yuan", "discounted total cap backstop"),
+    "shortfall_pv": ("yuan", "discounted total shortfall net of recoveries"),
+    "share_total": ("yuan/member", "total paid by a member present over the whole horizon"),
+}
+"""Every output variable: (units, description)."""
+
+LEVELS = (0.9, 0.99, 0.995)
+"""Default VaR/TVaR levels of ``summary``."""
+
+
+def engine_version() -> str:
+    """The installed engine's version."""
+    try:
+        return version("huzhu")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _variable(name: str, dims: tuple[str, ...], values: np.ndarray) -> xr.Variable:
+    units, description = VARIABLES[name]
+    return xr.Variable(
+        dims, values, {"units": units, "description": description, "long_name": description}
+    )
+
+
+def build_dataset(
+    scenario: "Scenario",
+    dates: pd.DatetimeIndex,
+    counts: np.ndarray,
+    money: np.ndarray,
+    totals: np.ndarray,
+    seed: int,
+    first_path: int = 0,
+) -> xr.Dataset:
+    """Label the kernel's outputs: dims ``path`` and ``period`` (dates), attrs for provenance."""
+    data: dict[str, xr.Variable] = {}
+    for i, name in enumerate(COUNT_VARS):
+        data[name] = _variable(name, ("path", "period"), counts[:, :, i])
+    for i, name in enumerate(MONEY_VARS):
+        data[name] = _variable(name, ("path", "period"), money[:, :, i])
+    for i, name in enumerate(TOTAL_VARS):
+        data[name] = _variable(name, ("path",), totals[:, i])
+    coords = {
+        "path": (
+            "path",
+            np.arange(first_path, first_path + counts.shape[0]),
+            {"long_name": "path"},
+        ),
+        "period": ("period", dates.to_numpy(), {"long_name": "start of the semi-monthly period"}),
+    }
+    attrs = {
+        "title": f"huzhu simulation: {scenario.name}",
+        "scenario": scenario.model_dump_json(),
+        "seed": str(seed),
+        "chunk_size": scenario.run.chunk_size,
+        "random_contract": "path p draws from a stream seeded by (seed, p) only",
+        "discount_rate": scenario.discount_rate,
+        "engine": "huzhu",
+        "engine_version": engine_version(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def to_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to netCDF-4 atomically (a temporary name, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _tail_stats(x: np.ndarray, level: float) -> tuple[float, float, float, float, float]:
+    """VaR with a distribution-free order-statistic 95% interval, TVaR with its error.
+
+    VaR is the empirical ``level`` quantile (order statistic ceil(n*level)); its interval
+    comes from binomial ranks. TVaR is the mean of the outcomes from that order statistic
+    up; its standard error is from the influence function
+    ``[Var(X | X >= VaR) + level (TVaR - VaR)^2] / (n (1 - level))``.
+    """
+    n = x.size
+    xs = np.sort(x)
+    k = min(max(int(np.ceil(n * level)) - 1, 0), n - 1)
+    var = float(xs[k])
+    lo_rank = int(stats.binom.ppf(0.025, n, level))
+    hi_rank = int(stats.binom.ppf(0.975, n, level))
+    var_lo, var_hi = float(xs[max(lo_rank - 1, 0)]), float(xs[min(hi_rank, n - 1)])
+    tail = xs[k:]
+    tvar = float(tail.mean())
+    tail_var = float(tail.var()) if tail.size > 1 else 0.0
+    se = float(np.sqrt((tail_var + level * (tvar - var) ** 2) / tail.size))
+    return var, var_lo, var_hi, tvar, se
+
+
+def summary(
+    ds: xr.Dataset,
+    variables: tuple[str, ...] = ("liability_pv", "backstop_pv", "shortfall_pv", "share_total"),
+    levels: tuple[float, ...] = LEVELS,
+) -> pd.DataFrame:
+    """Risk measures of per-path totals with Monte Carlo errors.
+
+    Rows are (variable, statistic); columns ``estimate``, ``std_error``, ``ci_low``,
+    ``ci_high`` (95%; normal for means and probabilities, order statistics for quantiles).
+
+    Examples
+    --------
+    >>> summary(ds).loc[("liability_pv", "VaR 99.5%"), "estimate"]  # doctest: +SKIP
+    """
+    z = float(stats.norm.ppf(0.975))
+    rows: dict[tuple[str, str], tuple[float, float, float, float]] = {}
+    for name in variables:
+        x = np.asarray(ds[name].values, dtype=float)
+        n = x.size
+        mean, sd = float(x.mean()), float(x.std(ddof=1)) if n > 1 else 0.0
+        se = sd / np.sqrt(n)
+        rows[(name, "mean")] = (mean, se, mean - z * se, mean + z * se)
+        sd_se = sd / np.sqrt(2 * (n - 1)) if n > 1 else np.nan
+        rows[(name, "std")] = (sd, sd_se, sd - z * sd_se, sd + z * sd_se)
+        p = float((x > 0).mean())
+        p_se = float(np.sqrt(p * (1 - p) / n))
+        rows[(name, "P(>0)")] = (p, p_se, max(p - z * p_se, 0.0), min(p + z * p_se, 1.0))
+        for level in levels:
+            var, lo, hi, tvar, tvar_se = _tail_stats(x, level)
+            label = f"{100 * level:g}%"
+            rows[(name, f"VaR {label}")] = (var, (hi - lo) / (2 * z), lo, hi)
+            rows[(name, f"TVaR {label}")] = (tvar, tvar_se, tvar - z * tvar_se, tvar + z * tvar_se)
+    index = pd.MultiIndex.from_tuples(list(rows), names=["variable", "statistic"])
+    return pd.DataFrame(
+        list(rows.values()), index=index, columns=["estimate", "std_error", "ci_low", "ci_high"]
+    )

@@ -1,0 +1,178 @@
+"""Validated, frozen scenario objects and the TOML loader.
+
+A scenario file holds values only. ``[plan]`` names a preset (``preset``), the ``tier``
+and overrides any of the preset's fields; every other table sets one group of assumptions.
+Problems are reported all at once, each naming the field, the value and what is allowed.
+"""
+
+import datetime as dt
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.plans import PLANS, Plan
+from engine.tables import INCIDENCE_SETS, MANIFEST
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be run; ``problems`` lists every reason, one line each."""
+
+    def __init__(self, problems: list[str], source: str = "scenario") -> None:
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Run(_Section):
+    """How much to simulate."""
+
+    paths: int = Field(1000, ge=1, le=100_000_000)
+    years: float = Field(10.0, ge=0, le=100)
+    seed: int | None = Field(20200801, ge=0)
+    start: dt.date = dt.date(2020, 8, 1)
+    chunk_size: int = Field(1024, ge=1, le=1_000_000)
+
+
+class Population(_Section):
+    """The membership at the start."""
+
+    members: int = Field(ge=0, le=10_000_000_000)
+    age_mix: str = "cnnic44"
+    male_share: float = Field(0.5, ge=0, le=1)
+    impaired_share: float = Field(0.0, ge=0, le=1)
+    waiting_share: float = Field(
+        0.0, ge=0, le=1, description="fraction still in the waiting period, spread evenly over it"
+    )
+
+
+class Incidence(_Section):
+    """Illness rates: table, calibration multiplier and the impaired class's multiplier."""
+
+    table: str = "ci25"
+    multiplier: float = Field(0.5, ge=0, le=1000, allow_inf_nan=False)
+    impaired_multiplier: float = Field(2.0, ge=0, le=1000, allow_inf_nan=False)
+
+
+class Claims(_Section):
+    """Audit and payment of claims."""
+
+    approval_rate: float = Field(1.0, ge=0, le=1)
+    payment_lag: int = Field(1, ge=0, le=24)
+    claimants_leave: bool = Field(True, description="false keeps a static pool, for checks")
+
+
+class Deduction(_Section):
+    """Failed deductions: the rate of members who fail to pay, and what is recovered."""
+
+    failure_rate: float = Field(0.0, ge=0, le=1)
+    recovery_rate: float = Field(0.0, ge=0, le=1)
+
+
+class Scenario(_Section):
+    """Everything one simulation needs, validated."""
+
+    name: str = "scenario"
+    description: str = ""
+    preset: str = Field("", description="the plan preset the plan was built from")
+    tier: str = "standard"
+    plan: Plan
+    population: Population
+    run: Run = Run()
+    incidence: Incidence = Incidence()
+    claims: Claims = Claims()
+    deduction: Deduction = Deduction()
+    waiting_members_share: bool = True
+    discount_rate: float = Field(0.03, ge=-0.5, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        mixes = [k for k, v in MANIFEST.items() if not v.diseases]
+        problems = [
+            f"{field}: {value!r} is unknown; valid: {', '.join(valid)}"
+            for field, value, valid in (
+                ("tier", self.tier, list(self.plan.tiers)),
+                ("incidence.table", self.incidence.table, list(INCIDENCE_SETS)),
+                ("population.age_mix", self.population.age_mix, mixes),
+            )
+            if value not in valid
+        ]
+        caps = (self.plan.cap_per_case, self.plan.cap_per_period, self.plan.cap_per_year)
+        if any(math.isnan(c) for c in caps):
+            problems.append("plan: caps must be numbers >= 0 or inf, not nan")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def periods(self) -> int:
+        """Number of semi-monthly periods in the horizon."""
+        return round(self.run.years * 24)
+
+    def replace(self, **sections: Any) -> "Scenario":
+        """A validated copy with whole fields or ``section={"field": value}`` updates."""
+        data = self.model_dump()
+        for key, value in sections.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value.model_dump() if isinstance(value, BaseModel) else value
+        return scenario_from_dict(data)
+
+
+def _format(error: Any) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "scenario"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("missing", "value_error"):
+        return f"{where}: {message}"
+    return f"{where}: {message} (got {error['input']!r})"
+
+
+def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
+    """Build a Scenario from plain data (the parsed TOML).
+
+    ``data["plan"]`` is either a full plan or ``{"preset": NAME, "tier": TIER, **overrides}``.
+    """
+    data = dict(data)
+    plan = data.get("plan")
+    if not isinstance(plan, dict):
+        raise ScenarioError(
+            [f"plan: a [plan] table naming a preset is required (got {plan!r})"], source
+        )
+    if "preset" in plan:
+        plan = dict(plan)
+        preset = plan.pop("preset")
+        if preset not in PLANS:
+            raise ScenarioError(
+                [f"plan.preset: unknown plan {preset!r}; valid plans: {', '.join(PLANS)}"], source
+            )
+        data["preset"] = preset
+        if "tier" in plan:
+            data["tier"] = plan.pop("tier")
+        data["plan"] = {**PLANS[preset].model_dump(), **plan}
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([_format(e) for e in exc.errors()], source) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Examples
+    --------
+    >>> s = load_scenario("scenarios/xianghubao.toml")  # doctest: +SKIP
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(["file not found"], str(path)) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError([f"not a valid TOML file ({exc})"], str(path)) from None
+    return scenario_from_dict(data, str(path))

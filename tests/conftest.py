@@ -1,0 +1,22 @@
+"""Shared helpers: small scenarios built in code."""
+
+from typing import Any
+
+from engine.scenario import Scenario, scenario_from_dict
+
+
+def make_scenario(
+    preset: str = "xianghubao",
+    members: int = 100_000,
+    plan: dict[str, Any] | None = None,
+    **sections: Any,
+) -> Scenario:
+    """A scenario from a preset with ``section={...}`` updates (``run``, ``claims``, ...)."""
+    data: dict[str, Any] = {
+        "plan": {"preset": preset, **(plan or {})},
+        "population": {"members": members},
+        "run": {"paths": 50, "years": 1},
+    }
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    return scenario_from_dict(data)

@@ -1,0 +1,142 @@
+"""The kernel against its NumPy reference, conservation of money, caps, reproducibility."""
+
+import numba
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.kernel import COUNT_VARS, MONEY_VARS, TOTAL_VARS
+from engine.rng import root_key
+from engine.simulate import prepare, simulate
+from tests.conftest import make_scenario
+from tests.reference import reference_path
+
+CASES = {
+    "xianghubao": make_scenario(
+        members=2_000_000, deduction={"failure_rate": 0.02, "recovery_rate": 0.3}
+    ),
+    "lag2-audit-waiting": make_scenario(
+        members=500_000,
+        population={"members": 500_000, "waiting_share": 0.4, "impaired_share": 0.3},
+        claims={"approval_rate": 0.9, "payment_lag": 2},
+        run={"years": 2.5},
+    ),
+    "kangai-caps": make_scenario(
+        "kangai", members=30_000, incidence={"multiplier": 5.0}, run={"years": 1.5}
+    ),
+    "kuake-fixed-fee": make_scenario(
+        "kuake", members=50_000, plan={"tier": "500k"}, deduction={"failure_rate": 0.05}
+    ),
+    "no-waiting-share": make_scenario(
+        "shuidi",
+        members=80_000,
+        population={"members": 80_000, "waiting_share": 0.5},
+        waiting_members_share=False,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_kernel_equals_numpy_reference(name):
+    scenario = CASES[name]
+    ds = simulate(scenario, paths=3, seed=11)
+    key, _ = root_key(11)
+    inputs = prepare(scenario)
+    for p in range(3):
+        counts, money, totals = reference_path(key, p, inputs, scenario)
+        for i, var in enumerate(COUNT_VARS):
+            np.testing.assert_array_equal(ds[var].values[p], counts[:, i], err_msg=var)
+        for i, var in enumerate(MONEY_VARS):
+            np.testing.assert_array_equal(ds[var].values[p], money[:, i], err_msg=var)
+        for i, var in enumerate(TOTAL_VARS):
+            assert ds[var].values[p] == totals[i], var
+
+
+def _check_money_and_caps(ds, scenario):
+    plan = scenario.plan
+    fee = plan.tier_fee(scenario.tier).per_member_month / 2
+    inflow = ds.benefits + ds.fees
+    outflow = ds.members_paid + ds.backstop + ds.shortfall
+    np.testing.assert_allclose(outflow, inflow, rtol=1e-12, atol=1e-6)
+    np.testing.assert_allclose(
+        ds.members_paid, (ds.share_post + fee) * ds.sharing - ds.shortfall, rtol=1e-12, atol=1e-6
+    )
+    tol = 1e-12
+    assert (ds.share_post <= plan.cap_per_period + tol).all()
+    assert (ds.share_post <= plan.cap_per_case * np.maximum(ds.cases_paid, 1) + tol).all()
+    years = ds.period.dt.year
+    assert (ds.share_post.groupby(years).sum() <= plan.cap_per_year + 1e-9).all()
+    assert (ds.share_post <= ds.share_pre + tol).all()
+    for var in COUNT_VARS:
+        assert (ds[var] >= 0).all(), var
+    assert (ds.backstop >= -1e-6).all() and (ds.liability >= -1e-6).all()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_money_is_conserved_and_caps_hold(name):
+    scenario = CASES[name]
+    _check_money_and_caps(simulate(scenario, paths=20, seed=3), scenario)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    preset=st.sampled_from(["xianghubao", "kangai", "ehuzhu", "qingsong"]),
+    members=st.integers(0, 5_000_000),
+    cap_case=st.sampled_from([0.0, 0.01, 0.1, 3.0, float("inf")]),
+    cap_period=st.sampled_from([0.0, 0.5, 3.0, float("inf")]),
+    cap_year=st.sampled_from([0.0, 10.0, 72.0, float("inf")]),
+    failure=st.floats(0, 1),
+    multiplier=st.sampled_from([0.0, 0.5, 3.0, 1000.0]),
+)
+def test_invariants_hold_for_any_plan(
+    preset, members, cap_case, cap_period, cap_year, failure, multiplier
+):
+    scenario = make_scenario(
+        preset,
+        members=members,
+        plan={"cap_per_case": cap_case, "cap_per_period": cap_period, "cap_per_year": cap_year},
+        incidence={"multiplier": multiplier},
+        deduction={"failure_rate": failure, "recovery_rate": 0.5},
+        run={"years": 1.25},
+    )
+    _check_money_and_caps(simulate(scenario, paths=4, seed=1), scenario)
+
+
+def test_same_seed_same_dataset_and_other_seed_differs():
+    scenario = CASES["xianghubao"]
+    a, b = simulate(scenario, paths=8, seed=5), simulate(scenario, paths=8, seed=5)
+    a.attrs.pop("created"), b.attrs.pop("created")
+    xr.testing.assert_identical(a, b)
+    c = simulate(scenario, paths=8, seed=6)
+    assert not np.array_equal(a.claims.values, c.claims.values)
+
+
+def test_threads_and_chunks_do_not_change_numbers():
+    scenario = CASES["lag2-audit-waiting"]
+    base = simulate(scenario, paths=24, seed=9, threads=1)
+    variants = [
+        simulate(scenario, paths=24, seed=9, threads=min(2, numba.config.NUMBA_NUM_THREADS)),
+        simulate(scenario.replace(run={"chunk_size": 5}), paths=24, seed=9),
+        simulate(scenario.replace(run={"chunk_size": 1}), paths=24, seed=9, threads=1),
+    ]
+    for other in variants:
+        xr.testing.assert_equal(base.drop_attrs(), other.drop_attrs())
+
+
+def test_more_paths_extend_fewer_and_one_path_replays_alone():
+    scenario = CASES["xianghubao"]
+    big = simulate(scenario, paths=12, seed=4)
+    small = simulate(scenario, paths=5, seed=4)
+    xr.testing.assert_equal(big.isel(path=slice(0, 5)).drop_attrs(), small.drop_attrs())
+    alone = simulate(scenario, paths=1, seed=4, first_path=9)
+    xr.testing.assert_equal(big.sel(path=[9]).drop_attrs(), alone.drop_attrs())
+
+
+def test_hundred_million_members_are_exact_int64():
+    scenario = make_scenario(members=100_000_000, run={"years": 0.5})
+    ds = simulate(scenario, paths=2, seed=1)
+    assert ds.members.dtype == np.int64
+    first = ds.isel(period=0)
+    assert (first.members + first.approved == 100_000_000).all()
