@@ -126,17 +126,18 @@ class Scenario(_Section):
 
 
 def _format(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"]) or "scenario"
+    where = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in ("missing", "value_error"):
-        return f"{where}: {message}"
+        return f"{where}: {message}" if where else message
     return f"{where}: {message} (got {error['input']!r})"
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
     """Build a Scenario from plain data (the parsed TOML).
 
-    ``data["plan"]`` is either a full plan or ``{"preset": NAME, "tier": TIER, **overrides}``.
+    ``data["plan"]`` is either a full plan or ``{"preset": NAME, "tier": TIER, **overrides}``;
+    the tier defaults to the preset's first.
     """
     data = dict(data)
     plan = data.get("plan")
@@ -152,8 +153,7 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
                 [f"plan.preset: unknown plan {preset!r}; valid plans: {', '.join(PLANS)}"], source
             )
         data["preset"] = preset
-        if "tier" in plan:
-            data["tier"] = plan.pop("tier")
+        data["tier"] = plan.pop("tier", next(iter(PLANS[preset].tiers)))
         data["plan"] = {**PLANS[preset].model_dump(), **plan}
     try:
         return Scenario.model_validate(data)

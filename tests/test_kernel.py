@@ -63,12 +63,12 @@ def _check_money_and_caps(ds, scenario):
     np.testing.assert_allclose(
         ds.members_paid, (ds.share_post + fee) * ds.sharing - ds.shortfall, rtol=1e-12, atol=1e-6
     )
-    tol = 1e-12
-    assert (ds.share_post <= plan.cap_per_period + tol).all()
-    assert (ds.share_post <= plan.cap_per_case * np.maximum(ds.cases_paid, 1) + tol).all()
+    tol, rel = 1e-12, 1 + 1e-12  # sums of per-case shares round differently from a product
+    assert (ds.share_post <= plan.cap_per_period * rel + tol).all()
+    assert (ds.share_post <= plan.cap_per_case * np.maximum(ds.cases_paid, 1) * rel + tol).all()
     years = ds.period.dt.year
     assert (ds.share_post.groupby(years).sum() <= plan.cap_per_year + 1e-9).all()
-    assert (ds.share_post <= ds.share_pre + tol).all()
+    assert (ds.share_post <= ds.share_pre * rel + tol).all()
     for var in COUNT_VARS:
         assert (ds[var] >= 0).all(), var
     assert (ds.backstop >= -1e-6).all() and (ds.liability >= -1e-6).all()
@@ -80,7 +80,7 @@ def test_money_is_conserved_and_caps_hold(name):
     _check_money_and_caps(simulate(scenario, paths=20, seed=3), scenario)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=200)
 @given(
     preset=st.sampled_from(["xianghubao", "kangai", "ehuzhu", "qingsong"]),
     members=st.integers(0, 5_000_000),
