@@ -1,6 +1,7 @@
 """The ``huzhu`` command line: a thin layer over simulate, results and the presets."""
 
 import argparse
+import importlib
 import sys
 import time
 import unicodedata
@@ -13,6 +14,11 @@ from engine.plans import PLANS, get_plan
 from engine.results import VARIABLES, summary, to_netcdf
 from engine.scenario import ScenarioError, load_scenario
 from engine.simulate import simulate
+
+
+COMMAND_MODULES: tuple[str, ...] = ()
+"""Modules that add subcommands: each has ``add_command(subparsers)``, which registers a
+parser whose ``func`` default takes the parsed arguments."""
 
 
 class UsageError(Exception):
@@ -176,6 +182,9 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--table", default="ci25")
     exp.add_argument("--multiplier", type=float, default=0.5)
     exp.set_defaults(func=cmd_expected)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_command(sub)
     return p
 
 

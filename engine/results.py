@@ -66,7 +66,7 @@ def build_dataset(
     counts: np.ndarray,
     money: np.ndarray,
     totals: np.ndarray,
-    seed: int,
+    *,
     first_path: int = 0,
 ) -> xr.Dataset:
     """Label the kernel's outputs: dims ``path`` and ``period`` (dates), attrs for provenance."""
@@ -88,7 +88,7 @@ def build_dataset(
     attrs = {
         "title": f"huzhu simulation: {scenario.name}",
         "scenario": scenario.model_dump_json(),
-        "seed": str(seed),
+        "seed": str(scenario.run.seed),
         "chunk_size": scenario.run.chunk_size,
         "random_contract": "path p draws from a stream seeded by (seed, p) only",
         "discount_rate": scenario.discount_rate,

@@ -122,16 +122,54 @@ def prepare(scenario: Scenario) -> KernelInputs:
     )
 
 
-def run_chunk(
-    scenario: Scenario, inputs: KernelInputs, key: np.ndarray, first: int, stop: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Simulate paths ``first..stop-1``; returns (counts, money, totals) arrays."""
+ChunkResult = tuple[np.ndarray, ...]
+"""A chunk's kernel outputs, each with the chunk's paths on the first axis."""
+
+
+def resolve(
+    scenario: Scenario,
+    paths: int | None = None,
+    seed: int | np.random.SeedSequence | None = None,
+    years: float | None = None,
+) -> Scenario:
+    """The scenario with run overrides applied and its seed fixed (fresh entropy for None).
+
+    The resolved scenario alone determines every number of the run.
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        seed = root_key(seed)[1]
+    changes: dict[str, Any] = {"paths": paths, "years": years, "seed": seed}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if changes:
+        scenario = scenario.replace(run=changes)
+    if scenario.run.seed is None:
+        scenario = scenario.replace(run={"seed": root_key(None)[1]})
+    return scenario
+
+
+def chunks(scenario: Scenario, first_path: int = 0) -> list[tuple[int, int]]:
+    """The (first, stop) path ranges of a run, ``run.chunk_size`` paths each."""
+    stop, size = first_path + scenario.run.paths, scenario.run.chunk_size
+    return [(first, min(first + size, stop)) for first in range(first_path, stop, size)]
+
+
+def run_chunk(scenario: Scenario, first: int, stop: int) -> ChunkResult:
+    """Simulate paths ``first..stop-1`` of a resolved scenario: (counts, money, totals)."""
+    inputs = prepare(scenario)
+    key, _ = root_key(scenario.run.seed)
     n, periods = stop - first, scenario.periods
     counts = np.zeros((n, periods, len(kernel.COUNT_VARS)), dtype=np.int64)
     money = np.zeros((n, periods, len(kernel.MONEY_VARS)), dtype=np.float64)
     totals = np.zeros((n, len(kernel.TOTAL_VARS)), dtype=np.float64)
     kernel.run_paths(key, first, *inputs.args(scenario), counts, money, totals)
     return counts, money, totals
+
+
+def assemble(scenario: Scenario, parts: list[ChunkResult], first_path: int = 0) -> xr.Dataset:
+    """Join chunk results, in path order, into the run's Dataset."""
+    arrays = [np.concatenate(a) for a in zip(*parts, strict=True)]
+    dates = period_dates(scenario.run.start, scenario.periods)
+    return build_dataset(scenario, dates, *arrays, first_path=first_path)
 
 
 def simulate(
@@ -147,7 +185,8 @@ def simulate(
 
     ``paths``, ``seed`` and ``years`` default to the scenario's ``[run]`` values. Path p's
     random numbers depend only on the seed and p: the first 100 paths of a 1000-path run
-    equal a 100-path run, and ``first_path=p, paths=1`` replays path p alone.
+    equal a 100-path run, and ``first_path=p, paths=1`` replays path p alone. ``threads``
+    defaults to all cores.
 
     Examples
     --------
@@ -156,28 +195,11 @@ def simulate(
     """
     if threads is not None and not 1 <= threads <= MAX_THREADS:
         raise ValueError(f"threads must be in 1..{MAX_THREADS}, got {threads}")
-    changes: dict[str, Any] = {}
-    if paths is not None:
-        changes["paths"] = paths
-    if years is not None:
-        changes["years"] = years
-    if seed is not None and not isinstance(seed, np.random.SeedSequence):
-        changes["seed"] = seed
-    if changes:
-        scenario = scenario.replace(run=changes)
-    key, entropy = root_key(seed if isinstance(seed, np.random.SeedSequence) else scenario.run.seed)
-    if scenario.run.seed is None:
-        scenario = scenario.replace(run={"seed": entropy})
-    inputs = prepare(scenario)
+    scenario = resolve(scenario, paths, seed, years)
     previous = numba.get_num_threads()
     numba.set_num_threads(threads or MAX_THREADS)
     try:
-        parts = [
-            run_chunk(scenario, inputs, key, first, min(first + scenario.run.chunk_size, stop))
-            for stop in [first_path + scenario.run.paths]
-            for first in range(first_path, stop, scenario.run.chunk_size)
-        ]
+        parts = [run_chunk(scenario, first, stop) for first, stop in chunks(scenario, first_path)]
     finally:
         numba.set_num_threads(previous)
-    counts, money, totals = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
-    return build_dataset(scenario, inputs.dates, counts, money, totals, entropy, first_path)
+    return assemble(scenario, parts, first_path)
