@@ -2,8 +2,9 @@
 
 from engine.exact import compound_poisson
 from engine.expected import member_share, pool_cost
+from engine.io import to_netcdf
 from engine.plans import PLANS, Plan, get_plan
-from engine.results import summary, to_netcdf
+from engine.results import summary
 from engine.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 from engine.simulate import simulate
 from engine.tables import age_mix, incidence

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 import pandas as pd
 
 from engine.expected import member_share
+from engine.io import to_netcdf
 from engine.plans import PLANS, get_plan
-from engine.results import VARIABLES, summary, to_netcdf
+from engine.results import VARIABLES, summary
 from engine.scenario import ScenarioError, load_scenario
 from engine.simulate import simulate
-
 
 COMMAND_MODULES: tuple[str, ...] = ()
 """Modules that add subcommands: each has ``add_command(subparsers)``, which registers a

@@ -2,7 +2,6 @@
 
 import datetime as dt
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -97,18 +96,6 @@ def build_dataset(
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
-
-
-def to_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` to netCDF-4 atomically (a temporary name, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _tail_stats(x: np.ndarray, level: float) -> tuple[float, float, float, float, float]:

@@ -1,5 +1,6 @@
 """The one orchestrator: scenario -> arrays -> kernel -> labelled results."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,13 +181,15 @@ def simulate(
     years: float | None = None,
     threads: int | None = None,
     first_path: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> xr.Dataset:
     """Simulate ``paths`` paths of ``scenario`` and return them as a labelled Dataset.
 
     ``paths``, ``seed`` and ``years`` default to the scenario's ``[run]`` values. Path p's
     random numbers depend only on the seed and p: the first 100 paths of a 1000-path run
     equal a 100-path run, and ``first_path=p, paths=1`` replays path p alone. ``threads``
-    defaults to all cores.
+    defaults to all cores; ``progress`` is called with the number of paths done after each
+    chunk.
 
     Examples
     --------
@@ -199,7 +202,11 @@ def simulate(
     previous = numba.get_num_threads()
     numba.set_num_threads(threads or MAX_THREADS)
     try:
-        parts = [run_chunk(scenario, first, stop) for first, stop in chunks(scenario, first_path)]
+        parts = []
+        for first, stop in chunks(scenario, first_path):
+            parts.append(run_chunk(scenario, first, stop))
+            if progress is not None:
+                progress(stop - first)
     finally:
         numba.set_num_threads(previous)
     return assemble(scenario, parts, first_path)
