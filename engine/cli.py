@@ -16,7 +16,9 @@ from engine.results import VARIABLES, summary
 from engine.scenario import ScenarioError, load_scenario
 from engine.simulate import simulate
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    # one line per module
+)
 """Modules that add subcommands: each has ``add_command(subparsers)``, which registers a
 parser whose ``func`` default takes the parsed arguments."""
 
