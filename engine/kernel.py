@@ -1,9 +1,14 @@
 """Jitted kernels: arrays and scalars in, arrays out. No I/O, no objects, no validation.
 
-State of one path: ``members[tenure, sex, age, class]`` (int64). ``tenure`` 0 holds the
-eligible members; ``tenure`` w > 0 holds members with w periods of waiting left. Claims
+State of one path: ``members[tenure, sex, age, class]`` (int64). Tenure 0 holds seasoned
+eligible members; tenures ``1 .. window`` eligible members still inside the audit window
+(stricter audits); tenures above ``window`` members in the waiting period, who make no
+claims. Joiners enter at the highest tenure and count down one tenure a period. Claims
 approved in period t are held in ``pending[(t + lag) % (lag + 1), age]`` by the claimant's
 age and shared in period t + lag.
+
+Scalar parameters travel in two arrays, ``par`` (float64) and ``ipar`` (int64), indexed by
+the constants below; ``engine.simulate.KernelInputs`` builds them from a scenario.
 
 Each path draws from its own stream, seeded from the run's key and the path index only, so
 results do not depend on chunking or threads, and any path can be replayed alone.
@@ -20,11 +25,17 @@ COUNT_VARS = (
     "sharing",
     "eligible",
     "waiting",
+    "impaired",
     "claims",
     "approved",
     "cases_paid",
     "failures",
     "aged_out",
+    "joiners",
+    "exits",
+    "deaths",
+    "lapses",
+    "active",
 )
 """Per path and period counts, in the order of the kernel's ``counts`` output."""
 
@@ -37,47 +48,110 @@ MONEY_VARS = (
     "backstop",
     "shortfall",
     "recovered",
+    "runoff",
     "liability",
+    "prepay_pool",
+    "revenue",
+    "platform_cost",
+    "net_cash",
 )
 """Per path and period amounts (yuan), in the order of the kernel's ``money`` output."""
 
-TOTAL_VARS = ("liability_pv", "backstop_pv", "shortfall_pv", "share_total")
+TOTAL_VARS = (
+    "liability_pv",
+    "backstop_pv",
+    "shortfall_pv",
+    "runoff_pv",
+    "share_total",
+    "platform_result",
+)
 """Per path totals, in the order of the kernel's ``totals`` output."""
+
+PATH_INT_VARS = ("closure_period",)
+"""Per path integers, in the order of the kernel's ``path_ints`` output."""
+
+# indices into par (float64)
+(
+    CAP_CASE,
+    CAP_PERIOD,
+    CAP_YEAR,
+    MEMBER_FEE,
+    FAILURE,
+    RECOVERY,
+    PREPAY,
+    MIN_BALANCE,
+    TOPUP,
+    REF_SHARE,
+    PRICE_RATE,
+    ELASTICITY_STD,
+    ELASTICITY_IMP,
+    JOIN_ELASTICITY,
+    IMPAIRED_F0,
+    IMPAIRED_GAMMA,
+    FIXED_COST,
+    COST_CASE,
+    COST_JOINER,
+) = range(19)
+N_PAR = 19
+
+# indices into ipar (int64)
+(
+    LAG,
+    NOTICE,
+    MAX_AGE,
+    N_ELIG,
+    WAITING_SHARE,
+    CLAIMANTS_LEAVE,
+    MIN_MEMBERS,
+    EXITS_ON,
+    MORTALITY_ON,
+) = range(9)
+N_IPAR = 9
 
 
 @jit
-def step_illness(st, m, hazard, approval_rate, claimants_leave, pending_row):
-    """Step 1-2: Poisson claims of eligible cohorts, audit, approved claimants leave.
-
-    Returns (claims, approved, eligible members left).
-    """
+def step_illness(st, m, hazard, approval, n_elig, claimants_leave, pending_row):
+    """Steps 1-2: Poisson claims of eligible cohorts, audit by tenure, approved claimants
+    leave. Returns (claims, approved)."""
     claims = 0
     approved = 0
-    eligible = 0
     _, n_sex, n_age, n_class = m.shape
-    for s in range(n_sex):
-        for a in range(n_age):
-            for c in range(n_class):
-                n = m[0, s, a, c]
-                if n == 0:
-                    continue
-                h = hazard[s, a, c]
-                k = n if h == np.inf else min(poisson(st, n * h), n)
-                claims += k
-                if approval_rate < 1.0:
-                    k = binomial(st, k, approval_rate)
-                approved += k
-                pending_row[a] += k
-                if claimants_leave:
-                    n -= k
-                    m[0, s, a, c] = n
-                eligible += n
-    return claims, approved, eligible
+    for w in range(n_elig):
+        for s in range(n_sex):
+            for a in range(n_age):
+                for c in range(n_class):
+                    n = m[w, s, a, c]
+                    if n == 0:
+                        continue
+                    h = hazard[s, a, c]
+                    k = n if h == np.inf else min(poisson(st, n * h), n)
+                    claims += k
+                    if approval[w] < 1.0:
+                        k = binomial(st, k, approval[w])
+                    approved += k
+                    pending_row[a] += k
+                    if claimants_leave:
+                        m[w, s, a, c] = n - k
+    return claims, approved
+
+
+@jit
+def tenure_sums(m, n_elig):
+    """(eligible, waiting, impaired) members."""
+    eligible = 0
+    waiting = 0
+    for w in range(m.shape[0]):
+        total = m[w].sum()
+        if w < n_elig:
+            eligible += total
+        else:
+            waiting += total
+    return eligible, waiting, m[:, :, :, 1:].sum()
 
 
 @jit
 def share_cases(pending_row, benefit, case_cost, sharing, cap_case):
-    """Step 3-5 for the cases due now: cost, per-case capped share, per-case backstop.
+    """Steps 3-5 for the cases due now: cost, per-case capped share, per-case backstop.
 
     Returns (cases, benefits, cost, share per member, backstop); empties ``pending_row``.
     """
@@ -106,10 +180,82 @@ def share_cases(pending_row, benefit, case_cost, sharing, cap_case):
 
 
 @jit
+def pending_benefits(pending, benefit):
+    """Benefits of every approved claim still waiting to be shared; empties ``pending``."""
+    total = 0.0
+    for r in range(pending.shape[0]):
+        for a in range(pending.shape[1]):
+            if pending[r, a] != 0:
+                total += pending[r, a] * benefit[a]
+                pending[r, a] = 0
+    return total
+
+
+@jit
+def step_lapses(st, m, n_sharing_tenures, leave_p):
+    """Prepay plans: sharing members who do not top up leave. Returns the count."""
+    lapses = 0
+    _, n_sex, n_age, n_class = m.shape
+    for w in range(n_sharing_tenures):
+        for s in range(n_sex):
+            for a in range(n_age):
+                for c in range(n_class):
+                    n = m[w, s, a, c]
+                    if n != 0:
+                        x = binomial(st, n, leave_p)
+                        m[w, s, a, c] = n - x
+                        lapses += x
+    return lapses
+
+
+@jit
+def step_exits(st, m, base_exit, mortality, price_hazard, mortality_on):
+    """Step 7: voluntary exits (base + price-sensitive hazard by class) and deaths.
+
+    Returns (exits, deaths)."""
+    exits = 0
+    deaths = 0
+    n_ten, n_sex, n_age, n_class = m.shape
+    for w in range(n_ten):
+        for s in range(n_sex):
+            for a in range(n_age):
+                for c in range(n_class):
+                    n = m[w, s, a, c]
+                    if n == 0:
+                        continue
+                    hz = base_exit[s, a] + price_hazard[c]
+                    if hz <= 0.0:
+                        continue
+                    x = binomial(st, n, -np.expm1(-hz))
+                    m[w, s, a, c] = n - x
+                    d = binomial(st, x, mortality[s, a] / hz) if mortality_on and x > 0 else 0
+                    deaths += d
+                    exits += x - d
+    return exits, deaths
+
+
+@jit
+def step_joiners(st, m, expected, weights, impaired_fraction):
+    """Step 7: Poisson joiners by sex, age and class, entering the waiting period."""
+    joiners = 0
+    entry = m.shape[0] - 1
+    for s in range(weights.shape[0]):
+        for a in range(weights.shape[1]):
+            wsa = weights[s, a]
+            if wsa == 0.0:
+                continue
+            k0 = poisson(st, expected * wsa * (1.0 - impaired_fraction))
+            k1 = poisson(st, expected * wsa * impaired_fraction)
+            m[entry, s, a, 0] += k0
+            m[entry, s, a, 1] += k1
+            joiners += k0 + k1
+    return joiners
+
+
+@jit
 def age_and_wait(m, age_up, max_age):
-    """End of period: waiting counts down; on anniversaries everyone ages and those past
-    ``max_age`` leave. Returns (members who left at the maximum age, members still waiting).
-    """
+    """End of period: tenures count down; on anniversaries everyone ages and those past
+    ``max_age`` leave. Returns the members who left at the maximum age."""
     n_ten, n_sex, n_age, n_class = m.shape
     for w in range(1, n_ten):
         for s in range(n_sex):
@@ -129,10 +275,7 @@ def age_and_wait(m, age_up, max_age):
                     for a in range(max_age + 1, n_age):
                         aged_out += m[w, s, a, c]
                         m[w, s, a, c] = 0
-    waiting = 0
-    for w in range(1, n_ten):
-        waiting += m[w].sum()
-    return aged_out, waiting
+    return aged_out
 
 
 @jit
@@ -140,77 +283,175 @@ def run_path(
     st,
     members0,
     hazard,
+    approval,
     benefit,
     case_cost,
-    approval_rate,
-    claimants_leave,
-    lag,
-    cap_case,
-    cap_period,
-    cap_year,
-    member_fee,
-    failure_rate,
-    recovery_rate,
-    waiting_share,
-    max_age,
+    base_exit,
+    mortality,
+    join_weights,
+    join_expected,
     age_up,
     new_year,
     discount,
+    par,
+    ipar,
     counts,
     money,
     totals,
+    path_ints,
 ):
     """Simulate one path over ``counts.shape[0]`` periods, writing its rows of the outputs."""
     m = members0.copy()
+    lag = ipar[LAG]
+    n_elig = ipar[N_ELIG]
+    n_share_ten = m.shape[0] if ipar[WAITING_SHARE] else n_elig
     pending = np.zeros((lag + 1, m.shape[2]), dtype=np.int64)
-    waiting = m.sum() - m[0].sum()
+    price_hazard = np.zeros(2)
+    prepay = par[PREPAY]
+    pool = m.sum() * prepay
     ytd = 0.0
+    phase = 0  # 0 open, 1 closure announced (notice), 2 ended
+    notice_left = 0
+    path_ints[0] = -1
     for t in range(counts.shape[0]):
-        claims, approved, eligible = step_illness(
-            st, m, hazard, approval_rate, claimants_leave, pending[(t + lag) % (lag + 1)]
+        if phase == 2:
+            continue  # outputs stay zero
+        start_members = m.sum()
+        claims, approved = step_illness(
+            st,
+            m,
+            hazard,
+            approval,
+            n_elig,
+            ipar[CLAIMANTS_LEAVE],
+            pending[(t + lag) % (lag + 1)],
         )
-        sharing = eligible + waiting if waiting_share else eligible
-        cases, benefits, cost, share, backstop = share_cases(
-            pending[t % (lag + 1)], benefit, case_cost, sharing, cap_case
-        )
-        if share > cap_period:
-            backstop += (share - cap_period) * sharing
-            share = cap_period
-        if new_year[t]:
-            ytd = 0.0
-        if share > cap_year - ytd:
-            backstop += (share - (cap_year - ytd)) * sharing
-            share = cap_year - ytd
-        ytd += share
-        due = share + member_fee
-        failures = binomial(st, sharing, failure_rate) if failure_rate > 0.0 else 0
-        shortfall = failures * due
-        recovered = recovery_rate * shortfall
-        liability = backstop + shortfall - recovered
+        eligible, waiting, _ = tenure_sums(m, n_elig)
+        sharing = eligible + waiting if ipar[WAITING_SHARE] else eligible
+        share = backstop = shortfall = recovered = runoff = paid = 0.0
+        failures = lapses = joiners = exits = deaths = 0
+        due = 0.0
+        if phase == 1:
+            sharing = 0
+            cases, benefits, cost, _, _ = share_cases(
+                pending[t % (lag + 1)], benefit, case_cost, 1, np.inf
+            )
+            runoff = benefits
+            benefits = cost = 0.0
+        else:
+            cases, benefits, cost, share, backstop = share_cases(
+                pending[t % (lag + 1)], benefit, case_cost, sharing, par[CAP_CASE]
+            )
+            if share > par[CAP_PERIOD]:
+                backstop += (share - par[CAP_PERIOD]) * sharing
+                share = par[CAP_PERIOD]
+            if new_year[t]:
+                ytd = 0.0
+            if share > par[CAP_YEAR] - ytd:
+                backstop += (share - (par[CAP_YEAR] - ytd)) * sharing
+                share = par[CAP_YEAR] - ytd
+            ytd += share
+            due = share + par[MEMBER_FEE]
+            need = due * sharing
+            if prepay > 0.0:
+                holders = m.sum()
+                if start_members > 0:
+                    pool *= holders / start_members  # claimants leave with their balance
+                paid = min(pool, need)
+                pool -= paid
+                shortfall = need - paid
+                if sharing > 0 and (shortfall > 0.0 or pool < par[MIN_BALANCE] * sharing):
+                    per_short = shortfall / sharing
+                    balance = pool / holders
+                    if par[TOPUP] < 1.0:
+                        lapses = step_lapses(st, m, n_share_ten, 1.0 - par[TOPUP])
+                    stayers = sharing - lapses
+                    recovered = stayers * per_short
+                    units = max(1.0, np.ceil((per_short + par[MIN_BALANCE] - balance) / prepay))
+                    pool += stayers * (units * prepay - per_short) - lapses * balance
+            else:
+                if par[FAILURE] > 0.0:
+                    failures = binomial(st, sharing, par[FAILURE])
+                shortfall = failures * due
+                recovered = par[RECOVERY] * shortfall
+                paid = need - shortfall
+            # step 7: membership flows, priced on the share just paid
+            ratio = due / par[REF_SHARE] if par[REF_SHARE] > 0.0 else 1.0
+            before = m.sum()
+            if ipar[EXITS_ON]:
+                price_hazard[0] = par[PRICE_RATE] * ratio ** par[ELASTICITY_STD]
+                price_hazard[1] = par[PRICE_RATE] * ratio ** par[ELASTICITY_IMP]
+                exits, deaths = step_exits(
+                    st, m, base_exit, mortality, price_hazard, ipar[MORTALITY_ON]
+                )
+            if prepay > 0.0 and before > 0:
+                pool *= (before - exits - deaths) / before
+            if join_expected[t] > 0.0:
+                expected = join_expected[t] * max(ratio, 0.5) ** -par[JOIN_ELASTICITY]
+                f = min(1.0, par[IMPAIRED_F0] * ratio ** par[IMPAIRED_GAMMA])
+                joiners = step_joiners(st, m, expected, join_weights, f)
+                pool += joiners * prepay
 
+        aged_out = age_and_wait(m, age_up[t], ipar[MAX_AGE])
+        if prepay > 0.0:
+            left = m.sum()
+            pool = pool * left / (left + aged_out) if left + aged_out > 0 else 0.0
+        eligible, waiting, impaired = tenure_sums(m, n_elig)
+        if phase == 0:
+            after = eligible + waiting if ipar[WAITING_SHARE] else eligible
+            if after < ipar[MIN_MEMBERS]:
+                phase = 1
+                notice_left = ipar[NOTICE]
+                path_ints[0] = t
+        elif phase == 1:
+            notice_left -= 1
+        if phase == 1 and notice_left == 0:
+            phase = 2
+            runoff += pending_benefits(pending, benefit)
+            m[:] = 0
+            pool = 0.0
+            eligible = waiting = impaired = 0
+
+        liability = backstop + shortfall - recovered + runoff
+        revenue = cost - benefits + par[MEMBER_FEE] * sharing
+        platform_cost = par[FIXED_COST] + par[COST_CASE] * claims + par[COST_JOINER] * joiners
+        net = revenue - platform_cost - liability
         counts[t, 0] = eligible + waiting
         counts[t, 1] = sharing
         counts[t, 2] = eligible
         counts[t, 3] = waiting
-        counts[t, 4] = claims
-        counts[t, 5] = approved
-        counts[t, 6] = cases
-        counts[t, 7] = failures
+        counts[t, 4] = impaired
+        counts[t, 5] = claims
+        counts[t, 6] = approved
+        counts[t, 7] = cases
+        counts[t, 8] = failures
+        counts[t, 9] = aged_out
+        counts[t, 10] = joiners
+        counts[t, 11] = exits
+        counts[t, 12] = deaths
+        counts[t, 13] = lapses
+        counts[t, 14] = 1 if phase == 0 or path_ints[0] == t else 0
         money[t, 0] = benefits
-        money[t, 1] = cost - benefits + member_fee * sharing
+        money[t, 1] = revenue
         money[t, 2] = cost / sharing if sharing > 0 else 0.0
         money[t, 3] = share if sharing > 0 else 0.0
-        money[t, 4] = due * sharing - shortfall
+        money[t, 4] = paid
         money[t, 5] = backstop
         money[t, 6] = shortfall
         money[t, 7] = recovered
-        money[t, 8] = liability
-        totals[0] += liability * discount[t]
-        totals[1] += backstop * discount[t]
-        totals[2] += (shortfall - recovered) * discount[t]
-        totals[3] += money[t, 3] + member_fee
-
-        counts[t, 8], waiting = age_and_wait(m, age_up[t], max_age)
+        money[t, 8] = runoff
+        money[t, 9] = liability
+        money[t, 10] = pool
+        money[t, 11] = revenue
+        money[t, 12] = platform_cost
+        money[t, 13] = net
+        d = discount[t]
+        totals[0] += liability * d
+        totals[1] += backstop * d
+        totals[2] += (shortfall - recovered) * d
+        totals[3] += runoff * d
+        totals[4] += due if sharing > 0 else 0.0
+        totals[5] += net
 
 
 @jit(parallel=True)
@@ -219,53 +460,50 @@ def run_paths(
     first_path,
     members0,
     hazard,
+    approval,
     benefit,
     case_cost,
-    approval_rate,
-    claimants_leave,
-    lag,
-    cap_case,
-    cap_period,
-    cap_year,
-    member_fee,
-    failure_rate,
-    recovery_rate,
-    waiting_share,
-    max_age,
+    base_exit,
+    mortality,
+    join_weights,
+    join_expected,
     age_up,
     new_year,
     discount,
+    par,
+    ipar,
     counts,
     money,
     totals,
+    path_ints,
 ):
     """Simulate paths ``first_path ..`` into ``counts[path, period, var]``,
-    ``money[path, period, var]`` and ``totals[path, var]`` (zeroed first), in parallel."""
+    ``money[path, period, var]``, ``totals[path, var]`` and ``path_ints[path, var]``
+    (all zeroed first), in parallel over paths."""
     for i in prange(counts.shape[0]):
         st = np.empty(4, dtype=np.uint64)
         seed_path(key, first_path + i, st)
-        totals[i, :] = 0.0
+        counts[i] = 0
+        money[i] = 0.0
+        totals[i] = 0.0
         run_path(
             st,
             members0,
             hazard,
+            approval,
             benefit,
             case_cost,
-            approval_rate,
-            claimants_leave,
-            lag,
-            cap_case,
-            cap_period,
-            cap_year,
-            member_fee,
-            failure_rate,
-            recovery_rate,
-            waiting_share,
-            max_age,
+            base_exit,
+            mortality,
+            join_weights,
+            join_expected,
             age_up,
             new_year,
             discount,
+            par,
+            ipar,
             counts[i],
             money[i],
             totals[i],
+            path_ints[i],
         )

@@ -77,6 +77,9 @@ class Plan(_Frozen):
     cap_per_year: float = Field(math.inf, ge=0, description="yuan per member per calendar year")
     waiting_days: int = Field(0, ge=0, le=3650)
     prepayment: float = Field(0.0, ge=0, allow_inf_nan=False, description="yuan per member")
+    min_balance: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="prepay plans: top up below this balance"
+    )
     min_members: int = Field(0, ge=0)
     min_age: int = Field(0, ge=0, le=105)
     max_age: int = Field(59, ge=0, le=105)

@@ -9,21 +9,27 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from engine.kernel import COUNT_VARS, MONEY_VARS, TOTAL_VARS
+from engine.kernel import COUNT_VARS, MONEY_VARS, PATH_INT_VARS, TOTAL_VARS
 
 if TYPE_CHECKING:
     from engine.scenario import Scenario
 
 VARIABLES: dict[str, tuple[str, str]] = {
-    "members": ("members", "members at the end of the period's claims (eligible + waiting)"),
-    "sharing": ("members", "members who share the period's cases"),
-    "eligible": ("members", "members past the waiting period"),
-    "waiting": ("members", "members still in the waiting period"),
+    "members": ("members", "members at the end of the period (eligible + waiting)"),
+    "sharing": ("members", "members who shared the period's cases"),
+    "eligible": ("members", "members past the waiting period, at the end of the period"),
+    "waiting": ("members", "members in the waiting period, at the end of the period"),
+    "impaired": ("members", "members of the impaired risk class, at the end of the period"),
     "claims": ("claims", "claims incurred by eligible members"),
     "approved": ("claims", "claims approved at audit"),
-    "cases_paid": ("claims", "approved claims shared this period (after the payment lag)"),
+    "cases_paid": ("claims", "approved claims due this period (after the payment lag)"),
     "failures": ("members", "sharing members whose deduction failed"),
     "aged_out": ("members", "members who left at the plan's maximum age"),
+    "joiners": ("members", "new members (they start in the waiting period)"),
+    "exits": ("members", "members who left of their own accord (base and price-driven)"),
+    "deaths": ("members", "members who died (when mortality is on)"),
+    "lapses": ("members", "prepay plans: members who left rather than top up"),
+    "active": ("1", "1 while members share the cases, 0 after closure is announced"),
     "benefits": ("yuan", "benefits of the cases shared this period"),
     "fees": ("yuan", "management fees: per case, proportional and per member"),
     "share_pre": ("yuan/member", "cost of the period's cases per sharing member, before caps"),
@@ -32,11 +38,19 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "backstop": ("yuan", "cap backstop: cost above the caps, paid by the platform"),
     "shortfall": ("yuan", "failed deductions advanced by the platform"),
     "recovered": ("yuan", "part of the shortfall recovered from the members"),
-    "liability": ("yuan", "platform liability: backstop + shortfall - recovered"),
+    "runoff": ("yuan", "benefits the platform pays alone after closure is announced"),
+    "liability": ("yuan", "platform liability: backstop + shortfall - recovered + runoff"),
+    "prepay_pool": ("yuan", "prepaid balances held by the custodian, end of period"),
+    "revenue": ("yuan", "platform revenue: the management fees"),
+    "platform_cost": ("yuan", "platform costs: fixed, per case investigated, per joiner"),
+    "net_cash": ("yuan", "platform net cash flow: revenue - costs - liability"),
     "liability_pv": ("yuan", "discounted total platform liability over the horizon"),
     "backstop_pv": ("yuan", "discounted total cap backstop"),
     "shortfall_pv": ("yuan", "discounted total shortfall net of recoveries"),
-    "share_total": ("yuan/member", "total paid by a member present over the whole horizon"),
+    "runoff_pv": ("yuan", "discounted total run-off after closure"),
+    "share_total": ("yuan/member", "total due from a member sharing every period (shares, fees)"),
+    "platform_result": ("yuan", "platform cumulative net cash flow over the horizon"),
+    "closure_period": ("period", "index of the period closure was announced; -1 if never"),
 }
 """Every output variable: (units, description)."""
 
@@ -65,6 +79,7 @@ def build_dataset(
     counts: np.ndarray,
     money: np.ndarray,
     totals: np.ndarray,
+    path_ints: np.ndarray,
     *,
     first_path: int = 0,
 ) -> xr.Dataset:
@@ -76,6 +91,8 @@ def build_dataset(
         data[name] = _variable(name, ("path", "period"), money[:, :, i])
     for i, name in enumerate(TOTAL_VARS):
         data[name] = _variable(name, ("path",), totals[:, i])
+    for i, name in enumerate(PATH_INT_VARS):
+        data[name] = _variable(name, ("path",), path_ints[:, i])
     coords = {
         "path": (
             "path",
@@ -122,7 +139,13 @@ def _tail_stats(x: np.ndarray, level: float) -> tuple[float, float, float, float
 
 def summary(
     ds: xr.Dataset,
-    variables: tuple[str, ...] = ("liability_pv", "backstop_pv", "shortfall_pv", "share_total"),
+    variables: tuple[str, ...] = (
+        "liability_pv",
+        "backstop_pv",
+        "shortfall_pv",
+        "runoff_pv",
+        "share_total",
+    ),
     levels: tuple[float, ...] = LEVELS,
 ) -> pd.DataFrame:
     """Risk measures of per-path totals with Monte Carlo errors.

@@ -9,7 +9,7 @@ import datetime as dt
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -74,6 +74,105 @@ class Deduction(_Section):
     recovery_rate: float = Field(0.0, ge=0, le=1)
 
 
+class Selection(_Section):
+    """Adverse selection: who joins, and audits of early claims.
+
+    Joiners' impaired fraction is ``f0 * (d / d_ref) ** price_sensitivity`` (at most 1),
+    with ``f0`` from the underwriting strictness (strict 0.02, standard 0.05, lax 0.15)
+    unless ``joiner_impaired_share`` sets it, ``d`` the share just paid and ``d_ref`` the
+    reference share (see Exits).
+    """
+
+    underwriting: Literal["strict", "standard", "lax"] = "standard"
+    joiner_impaired_share: float | None = Field(None, ge=0, le=1)
+    price_sensitivity: float = Field(0.0, ge=0, le=10)
+    audit_window_periods: int = Field(
+        0, ge=0, le=120, description="periods after the waiting period with stricter audits"
+    )
+    window_rejection: float = Field(
+        0.0, ge=0, le=1, description="extra fraction of claims rejected inside the window"
+    )
+
+    @property
+    def impaired_share(self) -> float:
+        """The joiners' impaired fraction at the reference share."""
+        if self.joiner_impaired_share is not None:
+            return self.joiner_impaired_share
+        return UNDERWRITING[self.underwriting]
+
+
+UNDERWRITING = {"strict": 0.02, "standard": 0.05, "lax": 0.15}
+"""Joiners' impaired fraction at the reference share, by underwriting strictness."""
+
+
+class Growth(_Section):
+    """New members per period (expected; the count is a Poisson draw).
+
+    ``none``: no joiners. ``constant``: ``joiners`` a period. ``decay``: ``joiners`` at the
+    start, halving every ``half_life_years`` (marketing-driven inflow fading). ``logistic``:
+    the increments of ``capacity / (1 + exp(-rate_per_year (years - midpoint_years)))``.
+    ``table``: ``table[t]`` in period t, the last value repeated. The expected count is
+    multiplied by ``(d / d_ref) ** -price_elasticity``. Joiners follow the age mix over the
+    plan's entry ages and start in the waiting period.
+    """
+
+    curve: Literal["none", "constant", "decay", "logistic", "table"] = "none"
+    joiners: float = Field(0.0, ge=0, le=1e9, allow_inf_nan=False)
+    half_life_years: float = Field(2.0, gt=0, le=1000)
+    capacity: float = Field(0.0, ge=0, le=1e10, allow_inf_nan=False)
+    midpoint_years: float = Field(1.0, ge=-100, le=100)
+    rate_per_year: float = Field(1.0, gt=0, le=100)
+    table: tuple[float, ...] = ()
+    price_elasticity: float = Field(0.0, ge=0, le=20)
+    age_mix: str = "cnnic44"
+    male_share: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _curve_has_its_values(self) -> Self:
+        if self.curve == "table" and not self.table:
+            raise ValueError("growth.table: curve 'table' needs a non-empty table of joiners")
+        if any(not (math.isfinite(x) and x >= 0) for x in self.table):
+            raise ValueError("growth.table: every entry must be a finite number >= 0")
+        return self
+
+
+class Exits(_Section):
+    """Members leaving of their own accord, and optional mortality.
+
+    Annual exit hazard of a class: ``base_rate + price_rate * (d / d_ref) ** elasticity``
+    (iso-elastic in the share just paid ``d`` relative to ``d_ref``), with separate
+    elasticities so that standard (healthy) members react more than impaired ones.
+    ``d_ref`` defaults to the expected per-period share of the starting pool, fees included.
+    Mortality follows a Gompertz law ``5e-5 * exp(0.09 age)`` a year when switched on.
+    """
+
+    base_rate: float = Field(0.0, ge=0, le=50)
+    price_rate: float = Field(0.0, ge=0, le=50)
+    reference_share: float | None = Field(None, gt=0, allow_inf_nan=False)
+    elasticity_standard: float = Field(1.0, ge=0, le=20)
+    elasticity_impaired: float = Field(0.3, ge=0, le=20)
+    mortality: bool = False
+    topup_probability: float = Field(
+        0.9, ge=0, le=1, description="prepay plans: chance a member tops up rather than leaves"
+    )
+
+
+class Termination(_Section):
+    """Closure: below ``min_members`` sharing members (default: the plan's minimum) the plan
+    announces closure; sharing stops and after ``notice_periods`` the plan ends."""
+
+    min_members: int | None = Field(None, ge=0)
+    notice_periods: int = Field(2, ge=0, le=48)
+
+
+class Platform(_Section):
+    """The platform's costs (its revenue is the management fees)."""
+
+    fixed_cost: float = Field(0.0, ge=0, allow_inf_nan=False, description="yuan per period")
+    cost_per_case: float = Field(0.0, ge=0, allow_inf_nan=False, description="per claim")
+    cost_per_joiner: float = Field(0.0, ge=0, allow_inf_nan=False, description="per new member")
+
+
 class Scenario(_Section):
     """Everything one simulation needs, validated."""
 
@@ -87,6 +186,11 @@ class Scenario(_Section):
     incidence: Incidence = Incidence()
     claims: Claims = Claims()
     deduction: Deduction = Deduction()
+    selection: Selection = Selection()
+    growth: Growth = Growth()
+    exits: Exits = Exits()
+    termination: Termination = Termination()
+    platform: Platform = Platform()
     waiting_members_share: bool = True
     discount_rate: float = Field(0.03, ge=-0.5, le=1)
 
@@ -99,15 +203,33 @@ class Scenario(_Section):
                 ("tier", self.tier, list(self.plan.tiers)),
                 ("incidence.table", self.incidence.table, list(INCIDENCE_SETS)),
                 ("population.age_mix", self.population.age_mix, mixes),
+                ("growth.age_mix", self.growth.age_mix, mixes),
             )
             if value not in valid
         ]
-        caps = (self.plan.cap_per_case, self.plan.cap_per_period, self.plan.cap_per_year)
+        plan = self.plan
+        caps = (plan.cap_per_case, plan.cap_per_period, plan.cap_per_year)
         if any(math.isnan(c) for c in caps):
             problems.append("plan: caps must be numbers >= 0 or inf, not nan")
+        elif math.isfinite(plan.cap_per_case) and plan.cap_per_period < plan.cap_per_case:
+            problems.append(
+                f"plan.cap_per_period: {plan.cap_per_period:g} is below plan.cap_per_case "
+                f"{plan.cap_per_case:g}, so the per-case cap could never bind"
+            )
+        elif math.isfinite(plan.cap_per_period) and plan.cap_per_year < plan.cap_per_period:
+            problems.append(
+                f"plan.cap_per_year: {plan.cap_per_year:g} is below plan.cap_per_period "
+                f"{plan.cap_per_period:g}, so the per-period cap could never bind"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def min_members(self) -> int:
+        """Sharing members below which the plan closes."""
+        own = self.termination.min_members
+        return self.plan.min_members if own is None else own
 
     @property
     def periods(self) -> int:

@@ -40,58 +40,95 @@ def allocate(total: int, weights: np.ndarray) -> np.ndarray:
     return counts.reshape(np.shape(weights))
 
 
+def tenures(scenario: Scenario) -> tuple[int, int]:
+    """(number of tenure states, number of eligible ones): seasoned, audit window, waiting."""
+    window = scenario.selection.audit_window_periods
+    return 1 + window + scenario.plan.waiting_periods, 1 + window
+
+
+def _mix(name: str, male_share: float, min_age: int, max_age: int) -> np.ndarray:
+    """Weights [sex, age] summing to 1 over the plan's ages (uniform if the mix has none)."""
+    inside = (AGES >= min_age) & (AGES <= max_age)
+    ages = age_mix(name) * inside
+    if ages.sum() == 0:
+        ages = inside.astype(float)
+    weights = np.array([male_share, 1 - male_share])[:, None] * ages[None, :]
+    return weights / weights.sum()
+
+
 def initial_members(scenario: Scenario) -> np.ndarray:
     """Members at the start as ``[tenure, sex, age, class]``, with the exact total."""
     plan, pop = scenario.plan, scenario.population
-    ages = age_mix(pop.age_mix) * ((AGES >= plan.min_age) & (AGES <= plan.max_age))
-    if ages.sum() == 0:
-        ages = ((AGES >= plan.min_age) & (AGES <= plan.max_age)).astype(float)
-    sexes = np.array([pop.male_share, 1 - pop.male_share])
-    classes = np.array([1 - pop.impaired_share, pop.impaired_share])
-    weights = sexes[:, None, None] * ages[None, :, None] * classes[None, None, :]
-    members = np.zeros((plan.waiting_periods + 1, 2, AGES.size, len(CLASSES)), dtype=np.int64)
-    tenure = np.zeros(plan.waiting_periods + 1)
-    tenure[0] = 1 - pop.waiting_share if plan.waiting_periods else 1.0
-    tenure[1:] = pop.waiting_share / max(plan.waiting_periods, 1)
-    members[:] = allocate(pop.members, tenure[:, None, None, None] * weights)
-    return members
+    n_ten, n_elig = tenures(scenario)
+    weights = _mix(pop.age_mix, pop.male_share, plan.min_age, plan.max_age)[:, :, None] * np.array(
+        [1 - pop.impaired_share, pop.impaired_share]
+    )
+    tenure = np.zeros(n_ten)
+    waiting = n_ten - n_elig
+    tenure[0] = 1 - pop.waiting_share if waiting else 1.0
+    tenure[n_elig:] = pop.waiting_share / max(waiting, 1)
+    return allocate(pop.members, tenure[:, None, None, None] * weights[None])
+
+
+def joiners_expected(scenario: Scenario) -> np.ndarray:
+    """Expected joiners per period from the growth curve (before the price response)."""
+    g, t = scenario.growth, np.arange(scenario.periods, dtype=float)
+    if g.curve == "constant":
+        return np.full(t.size, g.joiners)
+    if g.curve == "decay":
+        return g.joiners * 0.5 ** (t / (PERIODS_PER_YEAR * g.half_life_years))
+    if g.curve == "logistic":
+        adopted = g.capacity / (
+            1 + np.exp(-g.rate_per_year * (np.arange(t.size + 1) / 24 - g.midpoint_years))
+        )
+        return np.diff(adopted)
+    if g.curve == "table":
+        table = np.asarray(g.table, dtype=float)
+        return table[np.minimum(t.astype(int), table.size - 1)]
+    return np.zeros(t.size)
+
+
+GOMPERTZ = (5e-5, 0.09)
+"""Annual mortality ``a * exp(b * age)`` used when ``exits.mortality`` is on."""
 
 
 @dataclass(frozen=True)
 class KernelInputs:
-    """Everything the kernel needs, as arrays and scalars, derived from a scenario."""
+    """Everything the kernel needs, as arrays, derived from a scenario (see engine.kernel)."""
 
     members0: np.ndarray
     hazard: np.ndarray
+    approval: np.ndarray
     benefit: np.ndarray
     case_cost: np.ndarray
-    dates: pd.DatetimeIndex
+    base_exit: np.ndarray
+    mortality: np.ndarray
+    join_weights: np.ndarray
+    join_expected: np.ndarray
     age_up: np.ndarray
     new_year: np.ndarray
     discount: np.ndarray
+    par: np.ndarray
+    ipar: np.ndarray
+    dates: pd.DatetimeIndex
 
-    def args(self, scenario: Scenario) -> tuple[Any, ...]:
-        """The kernel's positional arguments from ``members0`` to ``discount``."""
-        plan, fee = scenario.plan, scenario.plan.tier_fee(scenario.tier)
+    def args(self) -> tuple[np.ndarray, ...]:
+        """The kernel's array arguments, from ``members0`` to ``ipar``, in order."""
         return (
             self.members0,
             self.hazard,
+            self.approval,
             self.benefit,
             self.case_cost,
-            scenario.claims.approval_rate,
-            scenario.claims.claimants_leave,
-            scenario.claims.payment_lag,
-            plan.cap_per_case,
-            plan.cap_per_period,
-            plan.cap_per_year,
-            fee.per_member_month * 12 / PERIODS_PER_YEAR,
-            scenario.deduction.failure_rate,
-            scenario.deduction.recovery_rate,
-            scenario.waiting_members_share,
-            plan.max_age,
+            self.base_exit,
+            self.mortality,
+            self.join_weights,
+            self.join_expected,
             self.age_up,
             self.new_year,
             self.discount,
+            self.par,
+            self.ipar,
         )
 
 
@@ -100,26 +137,87 @@ def period_dates(start: Any, periods: int) -> pd.DatetimeIndex:
     return pd.date_range(pd.Timestamp(start), periods=periods, freq="SMS")
 
 
+def reference_share(scenario: Scenario, members0: np.ndarray, hazard: np.ndarray) -> float:
+    """The exits' reference share: the starting pool's expected share a period, fees included."""
+    if scenario.exits.reference_share is not None:
+        return scenario.exits.reference_share
+    pool = members0.sum(axis=0)
+    with np.errstate(invalid="ignore"):  # empty cohorts with certain illness: 0 * inf
+        claims = np.where(pool > 0, np.minimum(pool * hazard, pool), 0.0)
+    cost = float((claims * scenario.plan.case_cost_by_age(scenario.tier)[:, None]).sum())
+    member_fee = scenario.plan.tier_fee(scenario.tier).per_member_month / 2
+    return cost / pool.sum() + member_fee if pool.sum() else 0.0
+
+
 def prepare(scenario: Scenario) -> KernelInputs:
     """Derive the kernel's arrays from a validated scenario."""
-    inc = scenario.incidence
+    plan, inc, sel, ex = scenario.plan, scenario.incidence, scenario.selection, scenario.exits
     q = incidence_by_sex(inc.table)[:, :, None] * inc.multiplier
-    q = q * np.array([1.0, inc.impaired_multiplier])
+    hazard = np.ascontiguousarray(annual_to_hazard(q * np.array([1.0, inc.impaired_multiplier])))
     periods = scenario.periods
     dates = period_dates(scenario.run.start, periods)
     t = np.arange(periods)
     years = pd.DatetimeIndex(dates).year.to_numpy()
     new_year = np.ones(periods, dtype=np.bool_)
     new_year[1:] = years[1:] != years[:-1]
+    n_ten, n_elig = tenures(scenario)
+    approval = np.full(n_ten, scenario.claims.approval_rate)
+    approval[1:n_elig] *= 1 - sel.window_rejection
+    mortality = np.zeros((2, AGES.size))
+    if ex.mortality:
+        a, b = GOMPERTZ
+        mortality[:] = annual_to_hazard(np.minimum(a * np.exp(b * AGES), 1.0))
+    members0 = initial_members(scenario)
+    fee = plan.tier_fee(scenario.tier)
+    prepay = plan.tier_prepayment(scenario.tier)
+    par = np.zeros(kernel.N_PAR)
+    par[kernel.CAP_CASE] = plan.cap_per_case
+    par[kernel.CAP_PERIOD] = plan.cap_per_period
+    par[kernel.CAP_YEAR] = plan.cap_per_year
+    par[kernel.MEMBER_FEE] = fee.per_member_month * 12 / PERIODS_PER_YEAR
+    par[kernel.FAILURE] = scenario.deduction.failure_rate
+    par[kernel.RECOVERY] = scenario.deduction.recovery_rate
+    par[kernel.PREPAY] = prepay
+    par[kernel.MIN_BALANCE] = plan.min_balance
+    par[kernel.TOPUP] = ex.topup_probability
+    par[kernel.REF_SHARE] = reference_share(scenario, members0, hazard)
+    par[kernel.PRICE_RATE] = ex.price_rate / PERIODS_PER_YEAR
+    par[kernel.ELASTICITY_STD] = ex.elasticity_standard
+    par[kernel.ELASTICITY_IMP] = ex.elasticity_impaired
+    par[kernel.JOIN_ELASTICITY] = scenario.growth.price_elasticity
+    par[kernel.IMPAIRED_F0] = sel.impaired_share
+    par[kernel.IMPAIRED_GAMMA] = sel.price_sensitivity
+    par[kernel.FIXED_COST] = scenario.platform.fixed_cost
+    par[kernel.COST_CASE] = scenario.platform.cost_per_case
+    par[kernel.COST_JOINER] = scenario.platform.cost_per_joiner
+    ipar = np.zeros(kernel.N_IPAR, dtype=np.int64)
+    ipar[kernel.LAG] = scenario.claims.payment_lag
+    ipar[kernel.NOTICE] = scenario.termination.notice_periods
+    ipar[kernel.MAX_AGE] = plan.max_age
+    ipar[kernel.N_ELIG] = n_elig
+    ipar[kernel.WAITING_SHARE] = scenario.waiting_members_share
+    ipar[kernel.CLAIMANTS_LEAVE] = scenario.claims.claimants_leave
+    ipar[kernel.MIN_MEMBERS] = scenario.min_members
+    ipar[kernel.EXITS_ON] = ex.base_rate > 0 or ex.price_rate > 0 or ex.mortality
+    ipar[kernel.MORTALITY_ON] = ex.mortality
     return KernelInputs(
-        members0=initial_members(scenario),
-        hazard=np.ascontiguousarray(annual_to_hazard(q)),
-        benefit=scenario.plan.benefit_by_age(scenario.tier),
-        case_cost=scenario.plan.case_cost_by_age(scenario.tier),
-        dates=dates,
+        members0=members0,
+        hazard=hazard,
+        approval=approval,
+        benefit=plan.benefit_by_age(scenario.tier),
+        case_cost=plan.case_cost_by_age(scenario.tier),
+        base_exit=ex.base_rate / PERIODS_PER_YEAR + mortality,
+        mortality=mortality,
+        join_weights=_mix(
+            scenario.growth.age_mix, scenario.growth.male_share, plan.min_age, plan.max_age
+        ),
+        join_expected=joiners_expected(scenario),
         age_up=(t + 1) % PERIODS_PER_YEAR == 0,
         new_year=new_year,
         discount=(1.0 + scenario.discount_rate) ** (-(t + 1) / PERIODS_PER_YEAR),
+        par=par,
+        ipar=ipar,
+        dates=dates,
     )
 
 
@@ -155,15 +253,19 @@ def chunks(scenario: Scenario, first_path: int = 0) -> list[tuple[int, int]]:
 
 
 def run_chunk(scenario: Scenario, first: int, stop: int) -> ChunkResult:
-    """Simulate paths ``first..stop-1`` of a resolved scenario: (counts, money, totals)."""
+    """Simulate paths ``first..stop-1`` of a resolved scenario.
+
+    Returns (counts, money, totals, path_ints), named by ``engine.kernel``'s ``*_VARS``.
+    """
     inputs = prepare(scenario)
     key, _ = root_key(scenario.run.seed)
     n, periods = stop - first, scenario.periods
     counts = np.zeros((n, periods, len(kernel.COUNT_VARS)), dtype=np.int64)
     money = np.zeros((n, periods, len(kernel.MONEY_VARS)), dtype=np.float64)
     totals = np.zeros((n, len(kernel.TOTAL_VARS)), dtype=np.float64)
-    kernel.run_paths(key, first, *inputs.args(scenario), counts, money, totals)
-    return counts, money, totals
+    path_ints = np.zeros((n, len(kernel.PATH_INT_VARS)), dtype=np.int64)
+    kernel.run_paths(key, first, *inputs.args(), counts, money, totals, path_ints)
+    return counts, money, totals, path_ints
 
 
 def assemble(scenario: Scenario, parts: list[ChunkResult], first_path: int = 0) -> xr.Dataset:

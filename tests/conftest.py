@@ -17,11 +17,15 @@ def make_scenario(
     plan: dict[str, Any] | None = None,
     **sections: Any,
 ) -> Scenario:
-    """A scenario from a preset with ``section={...}`` updates (``run``, ``claims``, ...)."""
+    """A scenario from a preset with ``section={...}`` updates (``run``, ``claims``, ...).
+
+    Termination is off unless a test sets it: the core checks use pools of any size.
+    """
     data: dict[str, Any] = {
         "plan": {"preset": preset, **(plan or {})},
         "population": {"members": members},
         "run": {"paths": 50, "years": 1},
+        "termination": {"min_members": 0},
     }
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value

@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from engine.kernel import COUNT_VARS, MONEY_VARS, TOTAL_VARS
@@ -13,6 +13,12 @@ from engine.simulate import prepare, simulate
 from tests.conftest import make_scenario
 from tests.reference import reference_path
 
+FLOWS = {
+    "growth": {"curve": "decay", "joiners": 20_000, "half_life_years": 1, "price_elasticity": 1.0},
+    "exits": {"base_rate": 0.1, "price_rate": 0.3, "mortality": True},
+    "selection": {"price_sensitivity": 1.0, "audit_window_periods": 3, "window_rejection": 0.3},
+    "platform": {"fixed_cost": 1e5, "cost_per_case": 500, "cost_per_joiner": 20},
+}
 CASES = {
     "xianghubao": make_scenario(
         members=2_000_000, deduction={"failure_rate": 0.02, "recovery_rate": 0.3}
@@ -26,14 +32,32 @@ CASES = {
     "kangai-caps": make_scenario(
         "kangai", members=30_000, incidence={"multiplier": 5.0}, run={"years": 1.5}
     ),
-    "kuake-fixed-fee": make_scenario(
-        "kuake", members=50_000, plan={"tier": "500k"}, deduction={"failure_rate": 0.05}
+    "kuake-fixed-fee-prepay": make_scenario(
+        "kuake",
+        members=50_000,
+        plan={"tier": "500k"},
+        exits={"topup_probability": 0.8},
+        run={"years": 2},
     ),
-    "no-waiting-share": make_scenario(
+    "no-waiting-share-prepay": make_scenario(
         "shuidi",
         members=80_000,
+        plan={"min_balance": 1.0},
         population={"members": 80_000, "waiting_share": 0.5},
         waiting_members_share=False,
+    ),
+    "all-flows": make_scenario(
+        members=300_000, run={"years": 2.5}, deduction={"failure_rate": 0.01}, **FLOWS
+    ),
+    "flows-closure-notice": make_scenario(
+        "qingsong",
+        members=300_000,
+        termination={"min_members": 290_000, "notice_periods": 3},
+        run={"years": 2},
+        **FLOWS,
+    ),
+    "closure-no-notice": make_scenario(
+        "meituan", members=2_000_000, termination={"min_members": 1_990_000, "notice_periods": 0}
     ),
 }
 
@@ -45,13 +69,27 @@ def test_kernel_equals_numpy_reference(name):
     key, _ = root_key(11)
     inputs = prepare(scenario)
     for p in range(3):
-        counts, money, totals = reference_path(key, p, inputs, scenario)
+        counts, money, totals, ints = reference_path(key, p, inputs, scenario)
         for i, var in enumerate(COUNT_VARS):
             np.testing.assert_array_equal(ds[var].values[p], counts[:, i], err_msg=var)
         for i, var in enumerate(MONEY_VARS):
             np.testing.assert_array_equal(ds[var].values[p], money[:, i], err_msg=var)
         for i, var in enumerate(TOTAL_VARS):
             assert ds[var].values[p] == totals[i], var
+        assert ds.closure_period.values[p] == ints[0]
+
+
+def test_reference_cases_exercise_every_flow():
+    ds = {name: simulate(s, paths=3, seed=11) for name, s in CASES.items()}
+    flows = ds["all-flows"]
+    for var in ("joiners", "exits", "deaths", "backstop", "failures"):
+        assert flows[var].sum() > 0, var
+    assert ds["kuake-fixed-fee-prepay"].lapses.sum() > 0
+    assert ds["kuake-fixed-fee-prepay"].prepay_pool.min() > 0
+    assert ds["no-waiting-share-prepay"].recovered.sum() > 0
+    assert (ds["flows-closure-notice"].closure_period >= 0).all()
+    assert (ds["closure-no-notice"].closure_period >= 0).all()
+    assert ds["closure-no-notice"].runoff.sum() > 0
 
 
 def _check_money_and_caps(ds, scenario):
@@ -82,24 +120,30 @@ def test_money_is_conserved_and_caps_hold(name):
 
 @settings(max_examples=200)
 @given(
-    preset=st.sampled_from(["xianghubao", "kangai", "ehuzhu", "qingsong"]),
+    preset=st.sampled_from(["xianghubao", "kangai", "ehuzhu", "qingsong", "shuidi"]),
     members=st.integers(0, 5_000_000),
     cap_case=st.sampled_from([0.0, 0.01, 0.1, 3.0, float("inf")]),
     cap_period=st.sampled_from([0.0, 0.5, 3.0, float("inf")]),
     cap_year=st.sampled_from([0.0, 10.0, 72.0, float("inf")]),
     failure=st.floats(0, 1),
     multiplier=st.sampled_from([0.0, 0.5, 3.0, 1000.0]),
+    flows=st.booleans(),
+    min_members=st.sampled_from([0, 100_000, 3_000_000]),
 )
 def test_invariants_hold_for_any_plan(
-    preset, members, cap_case, cap_period, cap_year, failure, multiplier
+    preset, members, cap_case, cap_period, cap_year, failure, multiplier, flows, min_members
 ):
+    assume(cap_period >= cap_case or cap_case == float("inf"))
+    assume(cap_year >= cap_period or cap_period == float("inf"))
     scenario = make_scenario(
         preset,
         members=members,
         plan={"cap_per_case": cap_case, "cap_per_period": cap_period, "cap_per_year": cap_year},
         incidence={"multiplier": multiplier},
         deduction={"failure_rate": failure, "recovery_rate": 0.5},
+        termination={"min_members": min_members, "notice_periods": 1},
         run={"years": 1.25},
+        **(FLOWS if flows else {}),
     )
     _check_money_and_caps(simulate(scenario, paths=4, seed=1), scenario)
 
