@@ -179,3 +179,54 @@ def summary(
     return pd.DataFrame(
         list(rows.values()), index=index, columns=["estimate", "std_error", "ci_low", "ci_high"]
     )
+
+
+COMPONENTS = ("backstop_pv", "shortfall_pv", "runoff_pv")
+"""The liability's components; they add up to ``liability_pv``."""
+
+
+def closure_summary(ds: xr.Dataset) -> pd.DataFrame:
+    """P(closure announced by the end of each year), with its standard error, and the
+    distribution of the time to closure (quantiles over the paths that close).
+
+    Examples
+    --------
+    >>> closure_summary(ds).loc[5, "probability"]  # doctest: +SKIP
+    """
+    closure = np.asarray(ds["closure_period"].values)
+    n = closure.size
+    years = int(np.ceil(ds.sizes["period"] / 24))
+    rows = {}
+    for year in range(1, years + 1):
+        p = float(((closure >= 0) & (closure < 24 * year)).mean())
+        rows[year] = (p, float(np.sqrt(p * (1 - p) / n)))
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["probability", "std_error"])
+    table.index.name = "year"
+    closed = closure[closure >= 0]
+    quantiles = np.quantile(closed, [0.1, 0.5, 0.9]) if closed.size else np.full(3, np.nan)
+    table.attrs["closed_paths"] = int(closed.size)
+    table.attrs["closure_period_quantiles"] = dict(
+        zip(("10%", "50%", "90%"), quantiles, strict=True)
+    )
+    return table
+
+
+def tail_components(ds: xr.Dataset, level: float = 0.995) -> pd.DataFrame:
+    """The liability's components at VaR and TVaR of ``liability_pv``.
+
+    TVaR column: the mean of each component over the paths from the VaR order statistic
+    up (the components add up to TVaR). VaR column: the mean over the order statistics
+    within ``max(1, n/1000)`` ranks of VaR.
+    """
+    total = np.asarray(ds["liability_pv"].values)
+    n = total.size
+    order = np.argsort(total, kind="stable")
+    k = min(max(int(np.ceil(n * level)) - 1, 0), n - 1)
+    width = max(1, n // 1000)
+    near, tail = order[max(k - width, 0) : k + width + 1], order[k:]
+    rows = {
+        name: (float(ds[name].values[near].mean()), float(ds[name].values[tail].mean()))
+        for name in (*COMPONENTS, "liability_pv")
+    }
+    label = f"{100 * level:g}%"
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[f"VaR {label}", f"TVaR {label}"])

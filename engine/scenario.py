@@ -153,7 +153,7 @@ class Exits(_Section):
     elasticity_impaired: float = Field(0.3, ge=0, le=20)
     mortality: bool = False
     topup_probability: float = Field(
-        0.9, ge=0, le=1, description="prepay plans: chance a member tops up rather than leaves"
+        0.98, ge=0, le=1, description="prepay plans: chance a member tops up rather than leaves"
     )
 
 

@@ -22,6 +22,8 @@ paths = 20
 years = 1
 """
 
+HEAD = '[plan]\npreset = "xianghubao"\n[population]\nmembers = 5\n'
+
 BAD = [
     (
         '[plan]\npreset = "xianghubao"\n[population]\nmembers = -5\n',
@@ -61,6 +63,40 @@ BAD = [
         "min_age 50 is above max_age 40",
     ),
     ("this is = not [toml", "not a valid TOML file"),
+    (HEAD + '[growth]\ncurve = "magic"\n', "growth.curve: Input should be 'none', 'constant'"),
+    (HEAD + '[growth]\ncurve = "table"\n', "growth.table: curve 'table' needs a non-empty table"),
+    (
+        HEAD + "[growth]\ntable = [1, -2]\n",
+        "growth.table: every entry must be a finite number >= 0",
+    ),
+    (
+        HEAD + "[exits]\nreference_share = 0\n",
+        "exits.reference_share: Input should be greater than 0",
+    ),
+    (HEAD + "[exits]\nbase_rate = nan\n", "exits.base_rate: Input should be"),
+    (HEAD + '[selection]\nunderwriting = "sloppy"\n', "selection.underwriting: Input should be"),
+    (
+        HEAD + "[termination]\nnotice_periods = 1.5\n",
+        "termination.notice_periods: Input should be a valid integer",
+    ),
+    (
+        '[plan]\npreset = "kangai"\ncap_per_case = 5\n[population]\nmembers = 5\n',
+        "plan.cap_per_period: 3 is below plan.cap_per_case 5, so the per-case cap could never bind",
+    ),
+    (
+        '[plan]\npreset = "kangai"\ncap_per_year = 2\n[population]\nmembers = 5\n',
+        "plan.cap_per_year: 2 is below plan.cap_per_period 3",
+    ),
+    (HEAD + '[population]\nage_mix = "tiktok"\n', "Cannot declare ('population',) twice"),
+    (
+        HEAD + '[growth]\nage_mix = "tiktok"\n',
+        "growth.age_mix: 'tiktok' is unknown; valid: cnnic44",
+    ),
+    (HEAD + "[run]\nyears = 101\n", "run.years: Input should be less than or equal to 100"),
+    (
+        HEAD + '[plan.tiers.standard]\nbands = "x"\n',
+        "plan.tiers.standard.bands: Input should be a valid tuple",
+    ),
 ]
 
 
