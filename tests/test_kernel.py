@@ -52,7 +52,7 @@ CASES = {
     "flows-closure-notice": make_scenario(
         "qingsong",
         members=300_000,
-        termination={"min_members": 330_000, "notice_periods": 3},
+        termination={"min_members": 500_000, "notice_periods": 3},
         run={"years": 2},
         **FLOWS,
     ),
