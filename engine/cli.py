@@ -8,16 +8,21 @@ import unicodedata
 from collections.abc import Sequence
 
 import pandas as pd
+import xarray as xr
 
 from engine.expected import member_share
 from engine.io import to_netcdf
 from engine.plans import PLANS, get_plan
-from engine.results import VARIABLES, summary
+from engine.results import VARIABLES, closure_summary, summary, tail_components
 from engine.scenario import ScenarioError, load_scenario
 from engine.simulate import simulate
 
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per module
+    "engine.report",
+    "engine.plotting",
+    "engine.io",
+    "engine.calibrate",
 )
 """Modules that add subcommands: each has ``add_command(subparsers)``, which registers a
 parser whose ``func`` default takes the parsed arguments."""
@@ -63,6 +68,29 @@ def _summary_text(table: pd.DataFrame) -> str:
             ]
         )
     return _table(rows, ["per path", "mean ± s.e.", "sd", "P(>0)", "VaR 99.5%", "TVaR 99.5%"])
+
+
+def _closure_text(ds: xr.Dataset, min_members: int) -> str:
+    """Closure probabilities by year and the liability's components in the tail."""
+    lines = []
+    table = closure_summary(ds)
+    if min_members:
+        probs = ", ".join(
+            f"{year}y {row.probability:.3f}±{row.std_error:.3f}" for year, row in table.iterrows()
+        )
+        lines.append(f"P(closure by year), minimum {min_members:,} sharing members: {probs}")
+        if table.attrs["closed_paths"]:
+            q = table.attrs["closure_period_quantiles"]
+            dates = ds.period.values[[int(q["10%"]), int(q["50%"]), int(q["90%"])]]
+            when = ", ".join(str(d)[:10] for d in dates)
+            lines.append(f"closure announced (10%, median, 90% of closing paths): {when}")
+    else:
+        lines.append("the plan has no minimum membership: it never closes")
+    tails = tail_components(ds) / 1e6
+    rows = [[name, *(f"{x:,.2f}" for x in tails.loc[name])] for name in tails.index]
+    lines += ["", "liability by component in the tail (million yuan)"]
+    lines.append(_table(rows, ["component", *tails.columns]))
+    return "\n".join(lines)
 
 
 def cmd_plans(args: argparse.Namespace) -> None:
@@ -154,6 +182,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     )
     print()
     print(_summary_text(table))
+    print()
+    print(_closure_text(ds, scenario.min_members))
     if args.out:
         print(f"\nwrote {to_netcdf(ds, args.out)}")
 
