@@ -110,13 +110,15 @@ N_IPAR = 9
 
 
 @jit
-def step_illness(st, m, hazard, approval, n_elig, claimants_leave, pending_row):
+def step_illness(st, m, tot, hazard, approval, n_elig, claimants_leave, pending_row):
     """Steps 1-2: Poisson claims of eligible cohorts, audit by tenure, approved claimants
     leave. Returns (claims, approved)."""
     claims = 0
     approved = 0
     _, n_sex, n_age, n_class = m.shape
     for w in range(n_elig):
+        if tot[w] == 0:
+            continue
         for s in range(n_sex):
             for a in range(n_age):
                 for c in range(n_class):
@@ -132,21 +134,24 @@ def step_illness(st, m, hazard, approval, n_elig, claimants_leave, pending_row):
                     pending_row[a] += k
                     if claimants_leave:
                         m[w, s, a, c] = n - k
+                        tot[w] -= k
     return claims, approved
 
 
 @jit
-def tenure_sums(m, n_elig):
-    """(eligible, waiting, impaired) members."""
-    eligible = 0
-    waiting = 0
+def tenure_sums(tot, n_elig):
+    """(eligible, waiting) members from the members per tenure ``tot``."""
+    return tot[:n_elig].sum(), tot[n_elig:].sum()
+
+
+@jit
+def impaired_members(m, tot):
+    """Members of the impaired class (class 1)."""
+    total = 0
     for w in range(m.shape[0]):
-        total = m[w].sum()
-        if w < n_elig:
-            eligible += total
-        else:
-            waiting += total
-    return eligible, waiting, m[:, :, :, 1:].sum()
+        if tot[w] != 0:
+            total += m[w, :, :, 1].sum()
+    return total
 
 
 @jit
@@ -192,11 +197,13 @@ def pending_benefits(pending, benefit):
 
 
 @jit
-def step_lapses(st, m, n_sharing_tenures, leave_p):
+def step_lapses(st, m, tot, n_sharing_tenures, leave_p):
     """Prepay plans: sharing members who do not top up leave. Returns the count."""
     lapses = 0
     _, n_sex, n_age, n_class = m.shape
     for w in range(n_sharing_tenures):
+        if tot[w] == 0:
+            continue
         for s in range(n_sex):
             for a in range(n_age):
                 for c in range(n_class):
@@ -204,12 +211,13 @@ def step_lapses(st, m, n_sharing_tenures, leave_p):
                     if n != 0:
                         x = binomial(st, n, leave_p)
                         m[w, s, a, c] = n - x
+                        tot[w] -= x
                         lapses += x
     return lapses
 
 
 @jit
-def step_exits(st, m, base_exit, mortality, price_hazard, mortality_on):
+def step_exits(st, m, tot, base_exit, mortality, price_hazard, mortality_on):
     """Step 7: voluntary exits (base + price-sensitive hazard by class) and deaths.
 
     Returns (exits, deaths)."""
@@ -217,6 +225,8 @@ def step_exits(st, m, base_exit, mortality, price_hazard, mortality_on):
     deaths = 0
     n_ten, n_sex, n_age, n_class = m.shape
     for w in range(n_ten):
+        if tot[w] == 0:
+            continue
         for s in range(n_sex):
             for a in range(n_age):
                 for c in range(n_class):
@@ -228,6 +238,7 @@ def step_exits(st, m, base_exit, mortality, price_hazard, mortality_on):
                         continue
                     x = binomial(st, n, -np.expm1(-hz))
                     m[w, s, a, c] = n - x
+                    tot[w] -= x
                     d = binomial(st, x, mortality[s, a] / hz) if mortality_on and x > 0 else 0
                     deaths += d
                     exits += x - d
@@ -235,7 +246,7 @@ def step_exits(st, m, base_exit, mortality, price_hazard, mortality_on):
 
 
 @jit
-def step_joiners(st, m, expected, weights, impaired_fraction):
+def step_joiners(st, m, tot, expected, weights, impaired_fraction):
     """Step 7: Poisson joiners by sex, age and class, entering the waiting period."""
     joiners = 0
     entry = m.shape[0] - 1
@@ -249,15 +260,20 @@ def step_joiners(st, m, expected, weights, impaired_fraction):
             m[entry, s, a, 0] += k0
             m[entry, s, a, 1] += k1
             joiners += k0 + k1
+    tot[entry] += joiners
     return joiners
 
 
 @jit
-def age_and_wait(m, age_up, max_age):
+def age_and_wait(m, tot, age_up, max_age):
     """End of period: tenures count down; on anniversaries everyone ages and those past
     ``max_age`` leave. Returns the members who left at the maximum age."""
     n_ten, n_sex, n_age, n_class = m.shape
     for w in range(1, n_ten):
+        if tot[w] == 0:
+            continue
+        tot[w - 1] += tot[w]
+        tot[w] = 0
         for s in range(n_sex):
             for a in range(n_age):
                 for c in range(n_class):
@@ -266,6 +282,8 @@ def age_and_wait(m, age_up, max_age):
     aged_out = 0
     if age_up:
         for w in range(n_ten):
+            if tot[w] == 0:
+                continue
             for s in range(n_sex):
                 for c in range(n_class):
                     m[w, s, n_age - 1, c] += m[w, s, n_age - 2, c]
@@ -273,6 +291,7 @@ def age_and_wait(m, age_up, max_age):
                         m[w, s, a, c] = m[w, s, a - 1, c]
                     m[w, s, 0, c] = 0
                     for a in range(max_age + 1, n_age):
+                        tot[w] -= m[w, s, a, c]
                         aged_out += m[w, s, a, c]
                         m[w, s, a, c] = 0
     return aged_out
@@ -302,13 +321,16 @@ def run_path(
 ):
     """Simulate one path over ``counts.shape[0]`` periods, writing its rows of the outputs."""
     m = members0.copy()
+    tot = np.zeros(m.shape[0], dtype=np.int64)  # members per tenure, kept in step with m
+    for w in range(m.shape[0]):
+        tot[w] = m[w].sum()
     lag = ipar[LAG]
     n_elig = ipar[N_ELIG]
     n_share_ten = m.shape[0] if ipar[WAITING_SHARE] else n_elig
     pending = np.zeros((lag + 1, m.shape[2]), dtype=np.int64)
     price_hazard = np.zeros(2)
     prepay = par[PREPAY]
-    pool = m.sum() * prepay
+    pool = tot.sum() * prepay
     ytd = 0.0
     phase = 0  # 0 open, 1 closure announced (notice), 2 ended
     notice_left = 0
@@ -316,17 +338,18 @@ def run_path(
     for t in range(counts.shape[0]):
         if phase == 2:
             continue  # outputs stay zero
-        start_members = m.sum()
+        start_members = tot.sum()
         claims, approved = step_illness(
             st,
             m,
+            tot,
             hazard,
             approval,
             n_elig,
             ipar[CLAIMANTS_LEAVE],
             pending[(t + lag) % (lag + 1)],
         )
-        eligible, waiting, _ = tenure_sums(m, n_elig)
+        eligible, waiting = tenure_sums(tot, n_elig)
         sharing = eligible + waiting if ipar[WAITING_SHARE] else eligible
         share = backstop = shortfall = recovered = runoff = paid = 0.0
         failures = lapses = joiners = exits = deaths = 0
@@ -354,7 +377,7 @@ def run_path(
             due = share + par[MEMBER_FEE]
             need = due * sharing
             if prepay > 0.0:
-                holders = m.sum()
+                holders = tot.sum()
                 if start_members > 0:
                     pool *= holders / start_members  # claimants leave with their balance
                 paid = min(pool, need)
@@ -364,7 +387,7 @@ def run_path(
                     per_short = shortfall / sharing
                     balance = pool / holders
                     if par[TOPUP] < 1.0:
-                        lapses = step_lapses(st, m, n_share_ten, 1.0 - par[TOPUP])
+                        lapses = step_lapses(st, m, tot, n_share_ten, 1.0 - par[TOPUP])
                     stayers = sharing - lapses
                     recovered = stayers * per_short
                     units = max(1.0, np.ceil((per_short + par[MIN_BALANCE] - balance) / prepay))
@@ -377,26 +400,27 @@ def run_path(
                 paid = need - shortfall
             # step 7: membership flows, priced on the share just paid
             ratio = due / par[REF_SHARE] if par[REF_SHARE] > 0.0 else 1.0
-            before = m.sum()
+            before = tot.sum()
             if ipar[EXITS_ON]:
                 price_hazard[0] = par[PRICE_RATE] * ratio ** par[ELASTICITY_STD]
                 price_hazard[1] = par[PRICE_RATE] * ratio ** par[ELASTICITY_IMP]
                 exits, deaths = step_exits(
-                    st, m, base_exit, mortality, price_hazard, ipar[MORTALITY_ON]
+                    st, m, tot, base_exit, mortality, price_hazard, ipar[MORTALITY_ON]
                 )
             if prepay > 0.0 and before > 0:
                 pool *= (before - exits - deaths) / before
             if join_expected[t] > 0.0:
                 expected = join_expected[t] * max(ratio, 0.5) ** -par[JOIN_ELASTICITY]
                 f = min(1.0, par[IMPAIRED_F0] * ratio ** par[IMPAIRED_GAMMA])
-                joiners = step_joiners(st, m, expected, join_weights, f)
+                joiners = step_joiners(st, m, tot, expected, join_weights, f)
                 pool += joiners * prepay
 
-        aged_out = age_and_wait(m, age_up[t], ipar[MAX_AGE])
+        aged_out = age_and_wait(m, tot, age_up[t], ipar[MAX_AGE])
         if prepay > 0.0:
-            left = m.sum()
+            left = tot.sum()
             pool = pool * left / (left + aged_out) if left + aged_out > 0 else 0.0
-        eligible, waiting, impaired = tenure_sums(m, n_elig)
+        eligible, waiting = tenure_sums(tot, n_elig)
+        impaired = impaired_members(m, tot)
         if phase == 0:
             after = eligible + waiting if ipar[WAITING_SHARE] else eligible
             if after < ipar[MIN_MEMBERS]:
@@ -409,6 +433,7 @@ def run_path(
             phase = 2
             runoff += pending_benefits(pending, benefit)
             m[:] = 0
+            tot[:] = 0
             pool = 0.0
             eligible = waiting = impaired = 0
 
