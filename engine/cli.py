@@ -19,9 +19,6 @@ from engine.simulate import simulate
 
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per module
-    "engine.report",
-    "engine.plotting",
-    "engine.io",
     "engine.calibrate",
 )
 """Modules that add subcommands: each has ``add_command(subparsers)``, which registers a
