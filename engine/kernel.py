@@ -64,6 +64,8 @@ TOTAL_VARS = (
     "runoff_pv",
     "share_total",
     "platform_result",
+    "log_weight",
+    "cost_martingale",
 )
 """Per path totals, in the order of the kernel's ``totals`` output."""
 
@@ -91,8 +93,9 @@ PATH_INT_VARS = ("closure_period",)
     FIXED_COST,
     COST_CASE,
     COST_JOINER,
-) = range(19)
-N_PAR = 19
+    THETA,
+) = range(20)
+N_PAR = 20
 
 # indices into ipar (int64)
 (
@@ -110,9 +113,17 @@ N_IPAR = 9
 
 
 @jit
-def step_illness(st, m, tot, hazard, approval, n_elig, claimants_leave, pending_row):
+def step_illness(
+    st, m, tot, hazard, approval, n_elig, claimants_leave, pending_row, case_cost, tilt, acc
+):
     """Steps 1-2: Poisson claims of eligible cohorts, audit by tenure, approved claimants
-    leave. Returns (claims, approved)."""
+    leave. Returns (claims, approved).
+
+    With ``tilt[a] != 0`` (importance sampling) counts are drawn with mean
+    ``lam * exp(tilt[a])`` and ``acc[0]`` gathers the log likelihood ratio
+    ``lam (exp(tilt) - 1) - tilt * count``. ``acc[1]`` gathers the martingale
+    ``case_cost * (count - lam)``, whose expectation is exactly zero (a control variate).
+    """
     claims = 0
     approved = 0
     _, n_sex, n_age, n_class = m.shape
@@ -126,7 +137,17 @@ def step_illness(st, m, tot, hazard, approval, n_elig, claimants_leave, pending_
                     if n == 0:
                         continue
                     h = hazard[s, a, c]
-                    k = n if h == np.inf else min(poisson(st, n * h), n)
+                    if h == np.inf:
+                        k = n
+                    else:
+                        lam = n * h
+                        if tilt[a] != 0.0:
+                            k = poisson(st, lam * np.exp(tilt[a]))
+                            acc[0] += lam * np.expm1(tilt[a]) - tilt[a] * k
+                        else:
+                            k = poisson(st, lam)
+                        acc[1] += case_cost[a] * (k - lam)
+                        k = min(k, n)
                     claims += k
                     if approval[w] < 1.0:
                         k = binomial(st, k, approval[w])
@@ -329,6 +350,8 @@ def run_path(
     n_share_ten = m.shape[0] if ipar[WAITING_SHARE] else n_elig
     pending = np.zeros((lag + 1, m.shape[2]), dtype=np.int64)
     price_hazard = np.zeros(2)
+    tilt = par[THETA] * case_cost
+    acc = np.zeros(2)
     prepay = par[PREPAY]
     pool = tot.sum() * prepay
     ytd = 0.0
@@ -348,6 +371,9 @@ def run_path(
             n_elig,
             ipar[CLAIMANTS_LEAVE],
             pending[(t + lag) % (lag + 1)],
+            case_cost,
+            tilt,
+            acc,
         )
         eligible, waiting = tenure_sums(tot, n_elig)
         sharing = eligible + waiting if ipar[WAITING_SHARE] else eligible
@@ -477,6 +503,8 @@ def run_path(
         totals[3] += runoff * d
         totals[4] += due if sharing > 0 else 0.0
         totals[5] += net
+    totals[6] = acc[0]
+    totals[7] = acc[1]
 
 
 @jit(parallel=True)

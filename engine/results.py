@@ -50,6 +50,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "runoff_pv": ("yuan", "discounted total run-off after closure"),
     "share_total": ("yuan/member", "total due from a member sharing every period (shares, fees)"),
     "platform_result": ("yuan", "platform cumulative net cash flow over the horizon"),
+    "log_weight": ("1", "log likelihood ratio of the path (0 without importance sampling)"),
+    "cost_martingale": ("yuan", "sum of case cost x (claims - expected claims): mean exactly 0"),
     "closure_period": ("period", "index of the period closure was announced; -1 if never"),
 }
 """Every output variable: (units, description)."""

@@ -37,6 +37,13 @@ class Run(_Section):
     seed: int | None = Field(20200801, ge=0)
     start: dt.date = dt.date(2020, 8, 1)
     chunk_size: int = Field(1024, ge=1, le=1_000_000)
+    tilt: float = Field(
+        0.0,
+        ge=-1e-3,
+        le=1e-3,
+        allow_inf_nan=False,
+        description="importance sampling: exponential tilt of case costs, per yuan",
+    )
 
 
 class Population(_Section):

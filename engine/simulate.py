@@ -190,6 +190,7 @@ def prepare(scenario: Scenario) -> KernelInputs:
     par[kernel.FIXED_COST] = scenario.platform.fixed_cost
     par[kernel.COST_CASE] = scenario.platform.cost_per_case
     par[kernel.COST_JOINER] = scenario.platform.cost_per_joiner
+    par[kernel.THETA] = scenario.run.tilt
     ipar = np.zeros(kernel.N_IPAR, dtype=np.int64)
     ipar[kernel.LAG] = scenario.claims.payment_lag
     ipar[kernel.NOTICE] = scenario.termination.notice_periods

@@ -33,6 +33,7 @@ def reference_path(key, path, inputs, scenario):
     prepay, member_fee = par[K.PREPAY], par[K.MEMBER_FEE]
     pool = m.sum() * prepay
     ytd, phase, notice_left, closure = 0.0, 0, 0, -1
+    log_weight = martingale = 0.0
     periods = scenario.periods
     counts = np.zeros((periods, len(K.COUNT_VARS)), dtype=np.int64)
     money = np.zeros((periods, len(K.MONEY_VARS)))
@@ -60,7 +61,18 @@ def reference_path(key, path, inputs, scenario):
         for w, s, a, c in cells(m[:n_elig]):
             n = m[w, s, a, c]
             h = inputs.hazard[s, a, c]
-            k = n if h == np.inf else min(poisson(st, float(n * h)), n)
+            if h == np.inf:
+                k = n
+            else:
+                lam = n * h
+                tilt = par[K.THETA] * case_cost[a]
+                if tilt != 0:
+                    k = poisson(st, lam * np.exp(tilt))
+                    log_weight += lam * np.expm1(tilt) - tilt * k
+                else:
+                    k = poisson(st, lam)
+                martingale += case_cost[a] * (k - lam)
+                k = min(k, n)
             claims += k
             if inputs.approval[w] < 1:
                 k = binomial(st, k, inputs.approval[w])
@@ -217,7 +229,7 @@ def reference_path(key, path, inputs, scenario):
             net,
         )
         d = inputs.discount[t]
-        totals += (
+        totals[:6] += (
             liability * d,
             backstop * d,
             (shortfall - recovered) * d,
@@ -225,4 +237,5 @@ def reference_path(key, path, inputs, scenario):
             due if sharing else 0.0,
             net,
         )
+    totals[-2:] = (log_weight, martingale)
     return counts, money, totals, np.array([closure])

@@ -56,6 +56,7 @@ CASES = {
         run={"years": 2},
         **FLOWS,
     ),
+    "tilted": make_scenario(members=300_000, run={"years": 1, "tilt": 2e-6}),
     "closure-no-notice": make_scenario(
         "meituan", members=2_000_000, termination={"min_members": 1_990_000, "notice_periods": 0}
     ),
