@@ -163,9 +163,24 @@ def cmd_expected(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     scenario = load_scenario(args.scenario)
     began = time.perf_counter()
-    ds = simulate(
-        scenario, paths=args.paths, seed=args.seed, years=args.years, threads=args.threads
-    )
+    try:
+        ds = simulate(
+            scenario,
+            paths=args.paths,
+            seed=args.seed,
+            years=args.years,
+            threads=args.threads,
+            mode=args.mode,
+            checkpoint=args.checkpoint,
+        )
+    except KeyboardInterrupt:
+        where = (
+            f"completed chunks are saved in {args.checkpoint}: run the same command to resume"
+            if args.checkpoint
+            else "rerun with --checkpoint DIR to be able to resume an interrupted run"
+        )
+        print(f"interrupted; {where}", file=sys.stderr)
+        raise SystemExit(130) from None
     elapsed = time.perf_counter() - began
     table = summary(ds, levels=(0.995,))
     print(
@@ -198,6 +213,14 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--threads", type=int)
     run.add_argument("--out", help="write the Dataset to this netCDF file")
+    run.add_argument(
+        "--mode",
+        choices=["full", "streaming"],
+        default="full",
+        help="full: every path x period array; streaming: per-period summaries, flat memory",
+    )
+    run.add_argument("--checkpoint", help="save completed chunks here; rerun to resume")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
     plans = sub.add_parser("plans", help="list the plan presets")

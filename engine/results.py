@@ -10,6 +10,7 @@ import xarray as xr
 from scipy import stats
 
 from engine.kernel import COUNT_VARS, MONEY_VARS, PATH_INT_VARS, TOTAL_VARS
+from engine.streaming import PERIOD_VARS, QUANTILE_VARS, Summary
 
 if TYPE_CHECKING:
     from engine.scenario import Scenario
@@ -75,6 +76,43 @@ def _variable(name: str, dims: tuple[str, ...], values: np.ndarray) -> xr.Variab
     )
 
 
+def _path_data(totals: np.ndarray, path_ints: np.ndarray) -> dict[str, xr.Variable]:
+    data = {name: _variable(name, ("path",), totals[:, i]) for i, name in enumerate(TOTAL_VARS)}
+    for i, name in enumerate(PATH_INT_VARS):
+        data[name] = _variable(name, ("path",), path_ints[:, i])
+    return data
+
+
+def _labelled(
+    scenario: "Scenario",
+    data: dict[str, xr.Variable],
+    dates: pd.DatetimeIndex,
+    paths: int,
+    first_path: int,
+    mode: str,
+    coords: dict[str, tuple[str, np.ndarray, dict[str, str]]] | None = None,
+) -> xr.Dataset:
+    all_coords = {
+        "path": ("path", np.arange(first_path, first_path + paths), {"long_name": "path"}),
+        "period": ("period", dates.to_numpy(), {"long_name": "start of the semi-monthly period"}),
+        **(coords or {}),
+    }
+    attrs = {
+        "title": f"huzhu simulation: {scenario.name}",
+        "scenario": scenario.model_dump_json(),
+        "seed": str(scenario.run.seed),
+        "first_path": first_path,
+        "chunk_size": scenario.run.chunk_size,
+        "mode": mode,
+        "random_contract": "path p draws from a stream seeded by (seed, p) only",
+        "discount_rate": scenario.discount_rate,
+        "engine": "huzhu",
+        "engine_version": engine_version(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return xr.Dataset(data, coords=all_coords, attrs=attrs)
+
+
 def build_dataset(
     scenario: "Scenario",
     dates: pd.DatetimeIndex,
@@ -86,35 +124,38 @@ def build_dataset(
     first_path: int = 0,
 ) -> xr.Dataset:
     """Label the kernel's outputs: dims ``path`` and ``period`` (dates), attrs for provenance."""
-    data: dict[str, xr.Variable] = {}
+    data = _path_data(totals, path_ints)
     for i, name in enumerate(COUNT_VARS):
         data[name] = _variable(name, ("path", "period"), counts[:, :, i])
     for i, name in enumerate(MONEY_VARS):
         data[name] = _variable(name, ("path", "period"), money[:, :, i])
-    for i, name in enumerate(TOTAL_VARS):
-        data[name] = _variable(name, ("path",), totals[:, i])
-    for i, name in enumerate(PATH_INT_VARS):
-        data[name] = _variable(name, ("path",), path_ints[:, i])
-    coords = {
-        "path": (
-            "path",
-            np.arange(first_path, first_path + counts.shape[0]),
-            {"long_name": "path"},
-        ),
-        "period": ("period", dates.to_numpy(), {"long_name": "start of the semi-monthly period"}),
-    }
-    attrs = {
-        "title": f"huzhu simulation: {scenario.name}",
-        "scenario": scenario.model_dump_json(),
-        "seed": str(scenario.run.seed),
-        "chunk_size": scenario.run.chunk_size,
-        "random_contract": "path p draws from a stream seeded by (seed, p) only",
-        "discount_rate": scenario.discount_rate,
-        "engine": "huzhu",
-        "engine_version": engine_version(),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return _labelled(scenario, data, dates, counts.shape[0], first_path, "full")
+
+
+def build_stream_dataset(
+    scenario: "Scenario",
+    dates: pd.DatetimeIndex,
+    stats: Summary,
+    quantiles: np.ndarray,
+    levels: tuple[float, ...],
+    totals: np.ndarray,
+    path_ints: np.ndarray,
+    *,
+    first_path: int = 0,
+) -> xr.Dataset:
+    """Label a streaming run: per-period variables get dims ``statistic`` (mean, std and the
+    quantile levels; NaN where a variable's quantiles are not tracked) and ``period``."""
+    names = ["mean", "std", *(f"q{100 * q:g}" for q in levels)]
+    data = _path_data(totals, path_ints)
+    std = np.sqrt(stats.m2 / max(stats.n - 1, 1))
+    for i, name in enumerate(PERIOD_VARS):
+        rows = np.full((len(names), len(dates)), np.nan)
+        rows[0], rows[1] = stats.mean[:, i], std[:, i]
+        if name in QUANTILE_VARS:
+            rows[2:] = quantiles[:, :, QUANTILE_VARS.index(name)]
+        data[name] = _variable(name, ("statistic", "period"), rows)
+    coords = {"statistic": ("statistic", np.array(names), {"long_name": "statistic over paths"})}
+    return _labelled(scenario, data, dates, totals.shape[0], first_path, "streaming", coords)
 
 
 def _tail_stats(x: np.ndarray, level: float) -> tuple[float, float, float, float, float]:

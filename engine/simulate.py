@@ -2,17 +2,19 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numba
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine import kernel
+from engine import kernel, streaming
+from engine.checkpoint import Checkpoint
 from engine.expected import hazard as annual_to_hazard
 from engine.plans import PERIODS_PER_YEAR
-from engine.results import build_dataset
+from engine.results import build_dataset, build_stream_dataset
 from engine.rng import root_key
 from engine.scenario import Scenario
 from engine.tables import AGES, age_mix, incidence_by_sex
@@ -276,6 +278,83 @@ def assemble(scenario: Scenario, parts: list[ChunkResult], first_path: int = 0) 
     return build_dataset(scenario, dates, *arrays, first_path=first_path)
 
 
+Arrays = dict[str, np.ndarray]
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+"""Per-period quantiles kept in streaming mode."""
+
+
+class FullCollector:
+    """Keeps every chunk's arrays: path x period outputs for inspection."""
+
+    def __init__(self) -> None:
+        self.parts: list[ChunkResult] = []
+
+    def reduce(self, part: ChunkResult) -> Arrays:
+        """What a chunk leaves behind (and what a checkpoint stores)."""
+        return dict(zip(("counts", "money", "totals", "path_ints"), part, strict=True))
+
+    def add(self, arrays: Arrays) -> None:
+        self.parts.append(
+            (arrays["counts"], arrays["money"], arrays["totals"], arrays["path_ints"])
+        )
+
+    def finish(self, scenario: Scenario, first_path: int) -> xr.Dataset:
+        return assemble(scenario, self.parts, first_path)
+
+
+class StreamingCollector:
+    """Keeps per-period summaries and per-path totals: memory does not grow with the paths
+    beyond the totals (see engine.streaming)."""
+
+    def __init__(self, quantiles: tuple[float, ...] = QUANTILES) -> None:
+        self.quantiles = quantiles
+        self.edges: np.ndarray | None = None
+        self.summary: streaming.Summary | None = None
+        self.totals: list[np.ndarray] = []
+        self.path_ints: list[np.ndarray] = []
+
+    def reduce(self, part: ChunkResult) -> Arrays:
+        counts, money, totals, path_ints = part
+        values = streaming.stack(counts, money)
+        if self.edges is None:
+            self.edges = streaming.edges_from(values)
+        s = streaming.Summary.of_chunk(values, self.edges)
+        return {
+            "n": np.array(s.n),
+            "mean": s.mean,
+            "m2": s.m2,
+            "hist": s.hist,
+            "low": s.low,
+            "high": s.high,
+            "edges": self.edges,
+            "totals": totals,
+            "path_ints": path_ints,
+        }
+
+    def add(self, arrays: Arrays) -> None:
+        if self.edges is None:
+            self.edges = arrays["edges"]
+        names = ("mean", "m2", "hist", "low", "high")
+        s = streaming.Summary(int(arrays["n"]), *(arrays[k] for k in names))
+        self.summary = s if self.summary is None else self.summary.merge(s)
+        self.totals.append(arrays["totals"])
+        self.path_ints.append(arrays["path_ints"])
+
+    def finish(self, scenario: Scenario, first_path: int) -> xr.Dataset:
+        assert self.summary is not None and self.edges is not None
+        dates = period_dates(scenario.run.start, scenario.periods)
+        return build_stream_dataset(
+            scenario,
+            dates,
+            self.summary,
+            self.summary.quantiles(self.quantiles, self.edges),
+            self.quantiles,
+            np.concatenate(self.totals),
+            np.concatenate(self.path_ints),
+            first_path=first_path,
+        )
+
+
 def simulate(
     scenario: Scenario,
     paths: int | None = None,
@@ -285,6 +364,9 @@ def simulate(
     threads: int | None = None,
     first_path: int = 0,
     progress: Callable[[int], None] | None = None,
+    mode: Literal["full", "streaming"] = "full",
+    quantiles: tuple[float, ...] = QUANTILES,
+    checkpoint: str | Path | None = None,
 ) -> xr.Dataset:
     """Simulate ``paths`` paths of ``scenario`` and return them as a labelled Dataset.
 
@@ -294,6 +376,12 @@ def simulate(
     defaults to all cores; ``progress`` is called with the number of paths done after each
     chunk.
 
+    ``mode="full"`` keeps every path x period array; ``mode="streaming"`` keeps per-period
+    means, standard deviations and ``quantiles`` (dim ``statistic``) and the per-path
+    totals, so memory does not grow with the paths beyond the totals. With ``checkpoint``
+    a directory, completed chunks are saved there and a rerun with the same arguments
+    resumes (engine.checkpoint).
+
     Examples
     --------
     >>> from engine.scenario import load_scenario
@@ -301,15 +389,25 @@ def simulate(
     """
     if threads is not None and not 1 <= threads <= MAX_THREADS:
         raise ValueError(f"threads must be in 1..{MAX_THREADS}, got {threads}")
+    if mode not in ("full", "streaming"):
+        raise ValueError(f"mode must be 'full' or 'streaming', got {mode!r}")
+    if not all(0 <= q <= 1 for q in quantiles):
+        raise ValueError(f"quantiles must lie in [0, 1], got {quantiles}")
     scenario = resolve(scenario, paths, seed, years)
+    store = Checkpoint(checkpoint, scenario, first_path, mode) if checkpoint else None
+    collector = FullCollector() if mode == "full" else StreamingCollector(quantiles)
     previous = numba.get_num_threads()
     numba.set_num_threads(threads or MAX_THREADS)
     try:
-        parts = []
         for first, stop in chunks(scenario, first_path):
-            parts.append(run_chunk(scenario, first, stop))
+            arrays = store.load(first, stop) if store else None
+            if arrays is None:
+                arrays = collector.reduce(run_chunk(scenario, first, stop))
+                if store:
+                    store.save(first, stop, arrays)
+            collector.add(arrays)
             if progress is not None:
                 progress(stop - first)
     finally:
         numba.set_num_threads(previous)
-    return assemble(scenario, parts, first_path)
+    return collector.finish(scenario, first_path)
