@@ -54,6 +54,8 @@ MONEY_VARS = (
     "revenue",
     "platform_cost",
     "net_cash",
+    "reserve_draw",
+    "reserve",
 )
 """Per path and period amounts (yuan), in the order of the kernel's ``money`` output."""
 
@@ -66,10 +68,12 @@ TOTAL_VARS = (
     "platform_result",
     "log_weight",
     "cost_martingale",
+    "reserve_pv",
+    "stranded_contributions",
 )
 """Per path totals, in the order of the kernel's ``totals`` output."""
 
-PATH_INT_VARS = ("closure_period",)
+PATH_INT_VARS = ("closure_period", "stranded_members")
 """Per path integers, in the order of the kernel's ``path_ints`` output."""
 
 # indices into par (float64)
@@ -94,8 +98,12 @@ PATH_INT_VARS = ("closure_period",)
     COST_CASE,
     COST_JOINER,
     THETA,
-) = range(20)
-N_PAR = 20
+    RESERVE0,
+    RESERVE_TRIGGER,
+    RESERVE_RATE,
+    TRANSFER_COST,
+) = range(24)
+N_PAR = 24
 
 # indices into ipar (int64)
 (
@@ -108,8 +116,9 @@ N_PAR = 20
     MIN_MEMBERS,
     EXITS_ON,
     MORTALITY_ON,
-) = range(9)
-N_IPAR = 9
+    TRANSFER,
+) = range(10)
+N_IPAR = 10
 
 
 @jit
@@ -355,6 +364,8 @@ def run_path(
     prepay = par[PREPAY]
     pool = tot.sum() * prepay
     ytd = 0.0
+    reserve = par[RESERVE0]
+    contributed = 0.0  # average past contributions of a current member
     phase = 0  # 0 open, 1 closure announced (notice), 2 ended
     notice_left = 0
     path_ints[0] = -1
@@ -377,7 +388,7 @@ def run_path(
         )
         eligible, waiting = tenure_sums(tot, n_elig)
         sharing = eligible + waiting if ipar[WAITING_SHARE] else eligible
-        share = backstop = shortfall = recovered = runoff = paid = 0.0
+        share = backstop = shortfall = recovered = runoff = paid = reserve_draw = 0.0
         failures = lapses = joiners = exits = deaths = 0
         due = 0.0
         if phase == 1:
@@ -391,6 +402,10 @@ def run_path(
             cases, benefits, cost, share, backstop = share_cases(
                 pending[t % (lag + 1)], benefit, case_cost, sharing, par[CAP_CASE]
             )
+            if reserve > 0.0 and share > par[RESERVE_TRIGGER]:
+                reserve_draw = min(reserve, (share - par[RESERVE_TRIGGER]) * sharing)
+                reserve -= reserve_draw
+                share -= reserve_draw / sharing
             if share > par[CAP_PERIOD]:
                 backstop += (share - par[CAP_PERIOD]) * sharing
                 share = par[CAP_PERIOD]
@@ -402,6 +417,8 @@ def run_path(
             ytd += share
             due = share + par[MEMBER_FEE]
             need = due * sharing
+            if sharing > 0:
+                contributed += due * sharing / (eligible + waiting)
             if prepay > 0.0:
                 holders = tot.sum()
                 if start_members > 0:
@@ -440,6 +457,8 @@ def run_path(
                 f = min(1.0, par[IMPAIRED_F0] * ratio ** par[IMPAIRED_GAMMA])
                 joiners = step_joiners(st, m, tot, expected, join_weights, f)
                 pool += joiners * prepay
+                if joiners > 0:
+                    contributed *= (tot.sum() - joiners) / tot.sum()
 
         aged_out = age_and_wait(m, tot, age_up[t], ipar[MAX_AGE])
         if prepay > 0.0:
@@ -458,13 +477,19 @@ def run_path(
         if phase == 1 and notice_left == 0:
             phase = 2
             runoff += pending_benefits(pending, benefit)
+            left = tot.sum()
+            path_ints[1] = left
+            totals[9] = left * contributed
+            if ipar[TRANSFER]:
+                runoff += left * par[TRANSFER_COST]
             m[:] = 0
             tot[:] = 0
             pool = 0.0
             eligible = waiting = impaired = 0
 
-        liability = backstop + shortfall - recovered + runoff
+        liability = backstop + shortfall - recovered + runoff + reserve_draw
         revenue = cost - benefits + par[MEMBER_FEE] * sharing
+        reserve += par[RESERVE_RATE] * revenue
         platform_cost = par[FIXED_COST] + par[COST_CASE] * claims + par[COST_JOINER] * joiners
         net = revenue - platform_cost - liability
         counts[t, 0] = eligible + waiting
@@ -496,6 +521,8 @@ def run_path(
         money[t, 11] = revenue
         money[t, 12] = platform_cost
         money[t, 13] = net
+        money[t, 14] = reserve_draw
+        money[t, 15] = reserve
         d = discount[t]
         totals[0] += liability * d
         totals[1] += backstop * d
@@ -503,6 +530,7 @@ def run_path(
         totals[3] += runoff * d
         totals[4] += due if sharing > 0 else 0.0
         totals[5] += net
+        totals[8] += reserve_draw * d
     totals[6] = acc[0]
     totals[7] = acc[1]
 
@@ -539,6 +567,7 @@ def run_paths(
         counts[i] = 0
         money[i] = 0.0
         totals[i] = 0.0
+        path_ints[i] = 0
         run_path(
             st,
             members0,

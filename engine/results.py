@@ -40,11 +40,22 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "shortfall": ("yuan", "failed deductions advanced by the platform"),
     "recovered": ("yuan", "part of the shortfall recovered from the members"),
     "runoff": ("yuan", "benefits the platform pays alone after closure is announced"),
-    "liability": ("yuan", "platform liability: backstop + shortfall - recovered + runoff"),
+    "liability": (
+        "yuan",
+        "platform liability: backstop + shortfall - recovered + runoff + reserve draws",
+    ),
     "prepay_pool": ("yuan", "prepaid balances held by the custodian, end of period"),
     "revenue": ("yuan", "platform revenue: the management fees"),
     "platform_cost": ("yuan", "platform costs: fixed, per case investigated, per joiner"),
     "net_cash": ("yuan", "platform net cash flow: revenue - costs - liability"),
+    "reserve_draw": ("yuan", "drawn from the platform's reserve fund to keep shares down"),
+    "reserve": ("yuan", "the reserve fund at the end of the period"),
+    "reserve_pv": ("yuan", "discounted total drawn from the reserve fund"),
+    "stranded_contributions": (
+        "yuan",
+        "past contributions of the members still in the plan when it ended",
+    ),
+    "stranded_members": ("members", "members still in the plan when it ended"),
     "liability_pv": ("yuan", "discounted total platform liability over the horizon"),
     "backstop_pv": ("yuan", "discounted total cap backstop"),
     "shortfall_pv": ("yuan", "discounted total shortfall net of recoveries"),
@@ -224,7 +235,7 @@ def summary(
     )
 
 
-COMPONENTS = ("backstop_pv", "shortfall_pv", "runoff_pv")
+COMPONENTS = ("backstop_pv", "shortfall_pv", "runoff_pv", "reserve_pv")
 """The liability's components; they add up to ``liability_pv``."""
 
 

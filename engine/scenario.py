@@ -180,6 +180,27 @@ class Platform(_Section):
     cost_per_joiner: float = Field(0.0, ge=0, allow_inf_nan=False, description="per new member")
 
 
+class Policy(_Section):
+    """Regulatory levers, each evaluated on the same random numbers as the base run.
+
+    ``reserve``: a fund (yuan) the platform holds and draws on before shares rise above
+    ``reserve_trigger`` (yuan per member per period), topped up with ``reserve_rate`` of its
+    fee revenue. ``max_share``: a mandatory maximum share per member per period that the
+    platform backs (a per-period cap). ``min_launch_members``: a plan that starts below
+    this scale is not launched. ``transfer_at_closure``: at closure the remaining members
+    move to an insurer, the platform paying ``transfer_cost`` per member (run-off).
+    Stricter underwriting is ``selection.underwriting``.
+    """
+
+    reserve: float = Field(0.0, ge=0, allow_inf_nan=False)
+    reserve_trigger: float = Field(0.0, ge=0, allow_inf_nan=False)
+    reserve_rate: float = Field(0.0, ge=0, le=1)
+    max_share: float = Field(math.inf, ge=0)
+    min_launch_members: int = Field(0, ge=0)
+    transfer_at_closure: bool = False
+    transfer_cost: float = Field(0.0, ge=0, allow_inf_nan=False)
+
+
 class Scenario(_Section):
     """Everything one simulation needs, validated."""
 
@@ -198,6 +219,7 @@ class Scenario(_Section):
     exits: Exits = Exits()
     termination: Termination = Termination()
     platform: Platform = Platform()
+    policy: Policy = Policy()
     waiting_members_share: bool = True
     discount_rate: float = Field(0.03, ge=-0.5, le=1)
 

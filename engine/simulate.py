@@ -174,7 +174,7 @@ def prepare(scenario: Scenario) -> KernelInputs:
     prepay = plan.tier_prepayment(scenario.tier)
     par = np.zeros(kernel.N_PAR)
     par[kernel.CAP_CASE] = plan.cap_per_case
-    par[kernel.CAP_PERIOD] = plan.cap_per_period
+    par[kernel.CAP_PERIOD] = min(plan.cap_per_period, scenario.policy.max_share)
     par[kernel.CAP_YEAR] = plan.cap_per_year
     par[kernel.MEMBER_FEE] = fee.per_member_month * 12 / PERIODS_PER_YEAR
     par[kernel.FAILURE] = scenario.deduction.failure_rate
@@ -193,6 +193,10 @@ def prepare(scenario: Scenario) -> KernelInputs:
     par[kernel.COST_CASE] = scenario.platform.cost_per_case
     par[kernel.COST_JOINER] = scenario.platform.cost_per_joiner
     par[kernel.THETA] = scenario.run.tilt
+    par[kernel.RESERVE0] = scenario.policy.reserve
+    par[kernel.RESERVE_TRIGGER] = scenario.policy.reserve_trigger
+    par[kernel.RESERVE_RATE] = scenario.policy.reserve_rate
+    par[kernel.TRANSFER_COST] = scenario.policy.transfer_cost
     ipar = np.zeros(kernel.N_IPAR, dtype=np.int64)
     ipar[kernel.LAG] = scenario.claims.payment_lag
     ipar[kernel.NOTICE] = scenario.termination.notice_periods
@@ -203,8 +207,10 @@ def prepare(scenario: Scenario) -> KernelInputs:
     ipar[kernel.MIN_MEMBERS] = scenario.min_members
     ipar[kernel.EXITS_ON] = ex.base_rate > 0 or ex.price_rate > 0 or ex.mortality
     ipar[kernel.MORTALITY_ON] = ex.mortality
+    ipar[kernel.TRANSFER] = scenario.policy.transfer_at_closure
+    launched = scenario.population.members >= scenario.policy.min_launch_members
     return KernelInputs(
-        members0=members0,
+        members0=members0 if launched else np.zeros_like(members0),
         hazard=hazard,
         approval=approval,
         benefit=plan.benefit_by_age(scenario.tier),
@@ -214,7 +220,7 @@ def prepare(scenario: Scenario) -> KernelInputs:
         join_weights=_mix(
             scenario.growth.age_mix, scenario.growth.male_share, plan.min_age, plan.max_age
         ),
-        join_expected=joiners_expected(scenario),
+        join_expected=joiners_expected(scenario) * launched,
         age_up=(t + 1) % PERIODS_PER_YEAR == 0,
         new_year=new_year,
         discount=(1.0 + scenario.discount_rate) ** (-(t + 1) / PERIODS_PER_YEAR),

@@ -33,6 +33,7 @@ def reference_path(key, path, inputs, scenario):
     prepay, member_fee = par[K.PREPAY], par[K.MEMBER_FEE]
     pool = m.sum() * prepay
     ytd, phase, notice_left, closure = 0.0, 0, 0, -1
+    reserve, contributed, stranded = par[K.RESERVE0], 0.0, 0
     log_weight = martingale = 0.0
     periods = scenario.periods
     counts = np.zeros((periods, len(K.COUNT_VARS)), dtype=np.int64)
@@ -82,7 +83,7 @@ def reference_path(key, path, inputs, scenario):
                 m[w, s, a, c] = n - k
         eligible, waiting = int(m[:n_elig].sum()), int(m[n_elig:].sum())
         sharing = eligible + waiting if share_waiting else eligible
-        share = backstop = shortfall = recovered = runoff = paid = due = 0.0
+        share = backstop = shortfall = recovered = runoff = paid = due = reserve_draw = 0.0
         failures = lapses = joiners = exits = deaths = 0
         if phase == 1:
             sharing = 0
@@ -92,6 +93,10 @@ def reference_path(key, path, inputs, scenario):
             cases, benefits, cost, share, backstop = due_cases(
                 t % (lag + 1), sharing, par[K.CAP_CASE]
             )
+            if reserve > 0 and share > par[K.RESERVE_TRIGGER]:
+                reserve_draw = min(reserve, (share - par[K.RESERVE_TRIGGER]) * sharing)
+                reserve -= reserve_draw
+                share -= reserve_draw / sharing
             if share > par[K.CAP_PERIOD]:
                 backstop += (share - par[K.CAP_PERIOD]) * sharing
                 share = par[K.CAP_PERIOD]
@@ -103,6 +108,8 @@ def reference_path(key, path, inputs, scenario):
             ytd += share
             due = share + member_fee
             need = due * sharing
+            if sharing > 0:
+                contributed += due * sharing / (eligible + waiting)
             if prepay > 0:
                 holders = m.sum()
                 if start_members > 0:
@@ -159,6 +166,8 @@ def reference_path(key, path, inputs, scenario):
                     m[-1, s, a, 1] += k1
                     joiners += k0 + k1
                 pool += joiners * prepay
+                if joiners > 0:
+                    contributed *= (m.sum() - joiners) / m.sum()
         # end of period: tenures count down, anniversaries age everyone
         if m.shape[0] > 1:
             m[0] += m[1]
@@ -187,11 +196,16 @@ def reference_path(key, path, inputs, scenario):
             for r in range(lag + 1):
                 runoff += seq_sum(pending[r] * benefit)
             pending[:] = 0
+            stranded = int(m.sum())
+            totals[9] = stranded * contributed
+            if ipar[K.TRANSFER]:
+                runoff += stranded * par[K.TRANSFER_COST]
             m[:] = 0
             pool = 0.0
             eligible = waiting = impaired = 0
-        liability = backstop + shortfall - recovered + runoff
+        liability = backstop + shortfall - recovered + runoff + reserve_draw
         revenue = cost - benefits + member_fee * sharing
+        reserve += par[K.RESERVE_RATE] * revenue
         platform_cost = par[K.FIXED_COST] + par[K.COST_CASE] * claims + par[K.COST_JOINER] * joiners
         net = revenue - platform_cost - liability
         active = 1 if phase == 0 or closure == t else 0
@@ -227,6 +241,8 @@ def reference_path(key, path, inputs, scenario):
             revenue,
             platform_cost,
             net,
+            reserve_draw,
+            reserve,
         )
         d = inputs.discount[t]
         totals[:6] += (
@@ -237,5 +253,6 @@ def reference_path(key, path, inputs, scenario):
             due if sharing else 0.0,
             net,
         )
-    totals[-2:] = (log_weight, martingale)
-    return counts, money, totals, np.array([closure])
+        totals[8] += reserve_draw * d
+    totals[6:8] = (log_weight, martingale)
+    return counts, money, totals, np.array([closure, stranded])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from engine.results import closure_summary, tail_components
+from engine.results import COMPONENTS, closure_summary, tail_components
 from engine.scenario import load_scenario
 from engine.simulate import joiners_expected, prepare, simulate
 from tests.conftest import make_scenario
@@ -176,7 +176,7 @@ def test_platform_accounts_add_up():
     np.testing.assert_allclose(ds.platform_cost, cost)
     np.testing.assert_allclose(ds.net_cash, ds.revenue - cost - ds.liability)
     np.testing.assert_allclose(ds.platform_result, ds.net_cash.sum("period"))
-    parts = ds.backstop_pv + ds.shortfall_pv + ds.runoff_pv
+    parts = ds.backstop_pv + ds.shortfall_pv + ds.runoff_pv + ds.reserve_pv
     np.testing.assert_allclose(parts, ds.liability_pv, rtol=1e-12)
 
 
@@ -200,7 +200,7 @@ def test_closure_summary_and_tail_components():
     assert table.loc[1, "std_error"] == pytest.approx(np.sqrt(p1 * (1 - p1) / 200))
     assert table.probability.is_monotonic_increasing
     tails = tail_components(ds)
-    parts = tails.loc[["backstop_pv", "shortfall_pv", "runoff_pv"]].sum()
+    parts = tails.loc[list(COMPONENTS)].sum()
     np.testing.assert_allclose(parts, tails.loc["liability_pv"], rtol=1e-9)
 
 

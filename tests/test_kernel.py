@@ -57,6 +57,21 @@ CASES = {
         **FLOWS,
     ),
     "tilted": make_scenario(members=300_000, run={"years": 1, "tilt": 2e-6}),
+    "levers": make_scenario(
+        members=600_000,
+        run={"years": 2},
+        policy={
+            "reserve": 2e6,
+            "reserve_trigger": 1.0,
+            "reserve_rate": 0.2,
+            "max_share": 4.0,
+            "transfer_at_closure": True,
+            "transfer_cost": 30.0,
+        },
+        termination={"min_members": 590_000, "notice_periods": 1},
+        growth={"curve": "constant", "joiners": 4_000},
+        exits={"base_rate": 0.3},
+    ),
     "closure-no-notice": make_scenario(
         "meituan", members=2_000_000, termination={"min_members": 1_990_000, "notice_periods": 0}
     ),
@@ -77,7 +92,8 @@ def test_kernel_equals_numpy_reference(name):
             np.testing.assert_array_equal(ds[var].values[p], money[:, i], err_msg=var)
         for i, var in enumerate(TOTAL_VARS):
             assert ds[var].values[p] == totals[i], var
-        assert ds.closure_period.values[p] == ints[0]
+        np.testing.assert_array_equal(ds.closure_period.values[p], ints[0])
+        np.testing.assert_array_equal(ds.stranded_members.values[p], ints[1])
 
 
 def test_reference_cases_exercise_every_flow():
@@ -91,13 +107,16 @@ def test_reference_cases_exercise_every_flow():
     assert (ds["flows-closure-notice"].closure_period >= 0).all()
     assert (ds["closure-no-notice"].closure_period >= 0).all()
     assert ds["closure-no-notice"].runoff.sum() > 0
+    levers = ds["levers"]
+    assert levers.reserve_draw.sum() > 0 and (levers.stranded_members > 0).all()
+    assert (levers.stranded_contributions > 0).all()
 
 
 def _check_money_and_caps(ds, scenario):
     plan = scenario.plan
     fee = plan.tier_fee(scenario.tier).per_member_month / 2
     inflow = ds.benefits + ds.fees
-    outflow = ds.members_paid + ds.backstop + ds.shortfall
+    outflow = ds.members_paid + ds.backstop + ds.shortfall + ds.reserve_draw
     np.testing.assert_allclose(outflow, inflow, rtol=1e-12, atol=1e-6)
     np.testing.assert_allclose(
         ds.members_paid, (ds.share_post + fee) * ds.sharing - ds.shortfall, rtol=1e-12, atol=1e-6
