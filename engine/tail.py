@@ -1,0 +1,653 @@
+"""Tail risk with importance sampling and control variates.
+
+A run with ``run.tilt = theta`` draws every cohort's claim count with mean
+``lam * exp(theta * c_a)``, ``c_a`` the cost of one case at the claimant's age, and records
+each path's log likelihood ratio ``log_weight = log(dP/dQ)``. Estimates under the real model
+weight path ``i`` by ``w_i = exp(log_weight_i)``. This module turns such a run into risk
+measures with their standard errors (:func:`tail_estimates`), chooses the tilt
+(:func:`choose_tilt`, :func:`choose_tilt_for_level`, :func:`simulate_tail`) and adjusts means
+with control variates (:func:`control_variate`).
+
+The weights are exact likelihood ratios, ``E_Q[w] = 1``, so expectations use the plain
+importance-sampling estimator ``(1/n) sum_i w_i h(x_i)`` with standard error
+``sd(w h) / sqrt(n)``. It is not self-normalised on purpose: a tilt aimed at a deep tail
+makes the weights of the body paths spread widely (their own effective sample size
+``(sum w)^2 / sum w^2`` can be a handful of paths) while the tail estimate, which only
+involves the tail paths, stays precise; dividing by ``sum w`` would add that spread to
+every error. Without a tilt ``w_i = 1`` and all estimators are the plain Monte Carlo ones.
+"""
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import optimize, stats
+
+from engine import kernel
+from engine.scenario import Scenario
+from engine.simulate import prepare, resolve, simulate
+
+__all__ = [
+    "TailWarning",
+    "choose_tilt",
+    "choose_tilt_for_level",
+    "control_variate",
+    "importance_weights",
+    "path_values",
+    "simulate_tail",
+    "tail_estimates",
+]
+
+TILT_MAX = 1e-3
+"""Largest ``|run.tilt|`` a scenario accepts (per yuan)."""
+
+MIN_ESS_SHARE = 0.01
+"""A tail's weights degenerate below this many effective paths per path in the tail..."""
+
+MAX_WEIGHT_SHARE = 0.1
+"""...or when one path holds more than this share of them (see :class:`TailWarning`)."""
+
+DERIVED = {
+    "period_cost": (
+        "yuan",
+        "cost of the cases shared in the period, per-case fees included, before caps "
+        "(share_pre x sharing)",
+    ),
+}
+"""Variables computed from a Dataset's own: (units, description)."""
+
+KNOWN_MEANS = {"cost_martingale": 0.0}
+"""Controls whose expectation under the real model is known exactly."""
+
+COLUMNS = ["estimate", "std_error", "ci_low", "ci_high", "plain_std_error", "effective_paths"]
+"""Columns of :func:`tail_estimates`."""
+
+_Z95 = float(stats.norm.ppf(0.975))
+
+
+class TailWarning(UserWarning):
+    """The importance weights have degenerated: a few paths carry an estimate.
+
+    Judged on the weights of the ``m`` paths an estimate rests on: for ``P(>t)`` those
+    beyond ``t``, for VaR and TVaR those beyond VaR (for :func:`control_variate` those with
+    a non-zero value). They degenerate when their effective sample size
+    ``(sum w)^2 / sum w^2`` is below 1% of ``m``, or when one path holds more than 10% of
+    their total and over 5 times an equal share ``1/m``. The estimate and its standard
+    error are then unreliable: lower the tilt or target a less extreme level. Plain runs
+    (equal weights) never degenerate.
+
+    The effective sample size of all the weights is reported (row ``mean weight``) but not
+    used: a tilt aimed at a deep tail makes it a handful of paths, as the body paths get
+    spread-out weights, precisely when the tail estimates are best.
+    """
+
+
+def path_values(ds: xr.Dataset, variable: str) -> np.ndarray:
+    """Per-path values of ``variable``; per-period variables are summed over the periods.
+
+    ``variable`` is a variable of ``ds`` or ``"period_cost"`` (:data:`DERIVED`). For a
+    one-period run a per-period variable's sum is that period's value.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"backstop": (("path", "period"), [[1.0, 2.0], [0.0, 4.0]])})
+    >>> path_values(ds, "backstop").tolist()
+    [3.0, 4.0]
+    """
+    if variable == "period_cost":
+        da = ds["share_pre"] * ds["sharing"]
+    elif variable in ds.data_vars:
+        da = ds[variable]
+    else:
+        valid = sorted({str(name) for name in ds.data_vars} | set(DERIVED))
+        raise ValueError(f"variable must be one of {valid}, got {variable!r}")
+    if "period" in da.dims:
+        da = da.sum("period")
+    if da.dims != ("path",):
+        raise ValueError(f"variable {variable!r} has dims {da.dims}; expected path (and period)")
+    return np.asarray(da.values, dtype=float)
+
+
+def importance_weights(ds: xr.Dataset) -> np.ndarray:
+    """Likelihood ratios ``w = exp(log_weight)``, mean 1 under the tilt (1 without one).
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"log_weight": ("path", np.log([0.5, 1.5]))})
+    >>> importance_weights(ds).tolist()
+    [0.5, 1.5]
+    """
+    with np.errstate(over="ignore"):
+        return np.exp(_log_weights(ds))
+
+
+def _log_weights(ds: xr.Dataset) -> np.ndarray:
+    if "log_weight" not in ds:
+        return np.zeros(ds.sizes["path"])
+    return np.asarray(ds["log_weight"].values, dtype=float)
+
+
+def _effective_paths(z: np.ndarray) -> tuple[float, float]:
+    """``(sum |z|)^2 / sum z^2`` and the largest share ``max |z| / sum |z|`` (0, 1 if none)."""
+    a = np.abs(z)
+    total = float(a.sum())
+    if not total > 0 or not np.isfinite(total):
+        return 0.0, 1.0
+    return total**2 / float(np.sum(a * a)), float(a.max()) / total
+
+
+def _degenerate(log_w: np.ndarray) -> bool:
+    """Whether the weights ``exp(log_w)`` of an estimate's paths degenerate (TailWarning)."""
+    m = log_w.size
+    if m == 0 or np.ptp(log_w) == 0:
+        return False
+    ess, top = _effective_paths(np.exp(log_w - log_w.max()))
+    return ess < MIN_ESS_SHARE * m or (top > MAX_WEIGHT_SHARE and top * m > 5)
+
+
+def _mean_se(z: np.ndarray) -> tuple[float, float]:
+    """Mean of ``z`` and its standard error ``sd(z) / sqrt(n)``."""
+    n = z.size
+    return float(z.mean()), float(z.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+
+
+def _row(estimate: float, se: float, plain: float, z: np.ndarray) -> list[float]:
+    """A row of :data:`COLUMNS` with a normal 95% interval."""
+    ess, _ = _effective_paths(z)
+    return [estimate, se, estimate - _Z95 * se, estimate + _Z95 * se, plain, ess]
+
+
+def _var_index(tail: np.ndarray, level: float) -> int:
+    """Index of the VaR in the ascending sample: the first ``k`` with ``tail[k] <= 1 - level``.
+
+    ``tail[k] = (1/n) sum_{j > k} w_j`` over the sorted paths, summed from the top so tiny
+    tail weights keep their precision (at ties the last of equal values decides, so the
+    result is the smallest value whose estimated distribution function reaches ``level``).
+    """
+    return int(np.argmax(tail <= (1.0 - level) * (1.0 + 1e-9)))
+
+
+def _var_tvar(x: np.ndarray, w: np.ndarray, level: float) -> tuple[list[float], list[float]]:
+    """Rows for VaR and TVaR at ``level`` (see :func:`tail_estimates`)."""
+    n = x.size
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    tail = np.append(np.cumsum(w[order][::-1])[::-1][1:], 0.0) / n
+    var = float(xs[_var_index(tail, level)])
+    z = w * (x > var)
+    _, se_f = _mean_se(z)
+    lo = float(xs[_var_index(tail, max(level - _Z95 * se_f, 0.0))])
+    hi = float(xs[_var_index(tail, min(level + _Z95 * se_f, 1.0))])
+    var_se = (hi - lo) / (2 * _Z95)
+    s_plain = _Z95 * np.sqrt(level * (1 - level) / n)
+    lo_plain = float(xs[_var_index(tail, max(level - s_plain, 0.0))])
+    var_plain = (float(xs[_var_index(tail, min(level + s_plain, 1.0))]) - lo_plain) / (2 * _Z95)
+    var_row = [var, var_se, lo, hi, var_plain, _effective_paths(z)[0]]
+    psi = np.maximum(x - var, 0.0) / (1 - level)
+    mean_psi, psi_se = _mean_se(w * psi)
+    psi_sd = np.sqrt(np.mean(w * (psi - mean_psi) ** 2))
+    return var_row, _row(var + mean_psi, psi_se, float(psi_sd / np.sqrt(n)), w * psi)
+
+
+def tail_estimates(
+    ds: xr.Dataset,
+    variable: str = "liability_pv",
+    *,
+    thresholds: Sequence[float] = (),
+    levels: Sequence[float] = (0.995,),
+) -> pd.DataFrame:
+    """Mean, tail probabilities, VaR and TVaR of a per-path variable under the real model.
+
+    Paths are weighted by their likelihood ratios ``w_i`` (:func:`importance_weights`), so
+    the same call serves plain and importance-sampled runs. Over ``n`` paths:
+
+    * mean ``(1/n) sum w_i x_i``, standard error ``sd(w x) / sqrt(n)``;
+    * ``P(X > t) = (1/n) sum w_i 1{x_i > t}``, standard error ``sd(w 1{x > t}) / sqrt(n)``;
+    * VaR at ``level``: the smallest ``x_k`` with estimated ``P(X > x_k) <= 1 - level``
+      (Glynn's importance-sampling quantile). Its 95% interval inverts the interval
+      ``level -/+ 1.96 s_F`` of the distribution function, ``s_F`` the standard error of
+      ``P(X > VaR)``; the standard error is the interval's width over 2 x 1.96, i.e. the
+      delta method ``s_F / f(VaR)`` with the density estimated over that interval, which
+      stays valid on a lattice (0 when the interval is one lattice point);
+    * TVaR ``= VaR + (1/n) sum w_i (x_i - VaR)^+ / (1 - level)``, the Acerbi form of
+      ``engine.exact.LatticeDistribution.tvar``. VaR minimises this expression, so to first
+      order its error is that of the mean of ``psi_i = (x_i - VaR)^+ / (1 - level)``:
+      ``sd(w psi) / sqrt(n)``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A run (:func:`engine.simulate.simulate`), tilted or not.
+    variable : str
+        A per-path variable, a per-period one (summed over the periods) or
+        ``"period_cost"`` (see :func:`path_values`).
+    thresholds : sequence of float
+        ``t`` for the rows ``P(>t)``.
+    levels : sequence of float
+        Levels in (0, 1) for the rows ``VaR l%`` and ``TVaR l%``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``mean``, ``P(>t)``, ``VaR l%``, ``TVaR l%`` and ``mean weight`` (the weights'
+        mean, 1 within its error when the tilt is sound, and their effective sample size
+        ``(sum w)^2 / sum w^2``), indexed by ``statistic``; columns :data:`COLUMNS`:
+        ``estimate``, ``std_error``, ``ci_low`` and ``ci_high`` (95%), ``plain_std_error``
+        (the error plain Monte Carlo with as many paths would have, estimated from the
+        same sample: ``sqrt(p (1 - p) / n)`` for a probability, ``sd_P / sqrt(n)`` for a
+        mean, the same interval inversion with ``s_F = sqrt(l (1 - l) / n)`` for VaR,
+        ``sd_P(psi) / sqrt(n)`` for TVaR) and ``effective_paths`` of the estimate (see
+        :class:`TailWarning`). ``attrs``: ``paths``, ``tilt``, ``degenerate``.
+
+    Warns
+    -----
+    TailWarning
+        When a tail estimate of a tilted run rests on too few paths.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"liability_pv": ("path", np.arange(100.0))})
+    >>> t = tail_estimates(ds, thresholds=(89.5,), levels=(0.9,))
+    >>> t.loc[["P(>89.5)", "VaR 90%", "TVaR 90%"], "estimate"].round(9).tolist()
+    [0.1, 89.0, 94.5]
+    """
+    for level in levels:
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"levels must lie in (0, 1), got {level!r}")
+    x = path_values(ds, variable)
+    log_w = _log_weights(ds)
+    w = importance_weights(ds)
+    n = x.size
+    rows: dict[str, list[float]] = {}
+    tails: dict[str, np.ndarray] = {}  # the paths each tail estimate rests on
+    mean, se = _mean_se(w * x)
+    sd_p = np.sqrt(np.mean(w * (x - mean) ** 2))
+    rows["mean"] = _row(mean, se, float(sd_p / np.sqrt(n)), w * x)
+    for t in thresholds:
+        z = w * (x > t)
+        p, se = _mean_se(z)
+        rows[f"P(>{t:g})"] = _row(p, se, float(np.sqrt(max(p * (1 - p), 0.0) / n)), z)
+        tails[f"P(>{t:g})"] = x > t
+    for level in levels:
+        label = f"{100 * level:g}%"
+        rows[f"VaR {label}"], rows[f"TVaR {label}"] = _var_tvar(x, w, level)
+        tails[f"VaR/TVaR {label}"] = x > rows[f"VaR {label}"][0]
+    w_mean, w_se = _mean_se(w)
+    rows["mean weight"] = _row(w_mean, w_se, float("nan"), w)
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS)
+    table.index.name = "statistic"
+    bad = [label for label, mask in tails.items() if _degenerate(log_w[mask])]
+    table.attrs.update(paths=n, tilt=_tilt_of(ds), degenerate=bool(bad))
+    if bad:
+        warnings.warn(
+            f"{variable}: importance weights degenerate for {', '.join(bad)} "
+            f"(effective paths of all {n} weights: {rows['mean weight'][-1]:.1f}); "
+            "lower the tilt or target a less extreme level",
+            TailWarning,
+            stacklevel=2,
+        )
+    return table
+
+
+def _tilt_of(ds: xr.Dataset) -> float:
+    """The run's tilt, from the scenario recorded in the attrs (0 when absent)."""
+    text = ds.attrs.get("scenario")
+    if not text:
+        return 0.0
+    return float(json.loads(text).get("run", {}).get("tilt", 0.0))
+
+
+def control_variate(
+    ds: xr.Dataset,
+    variable: str,
+    controls: Sequence[str] | Mapping[str, float] = ("cost_martingale",),
+) -> pd.DataFrame:
+    """Mean of ``variable`` adjusted by controls with known means (regression estimator).
+
+    With likelihood ratios ``w_i`` (:func:`importance_weights`; 1 without a tilt) the
+    response is ``y*_i = w_i y_i`` and the controls ``w_i c_ij``, whose means under the
+    tilt are the known means ``mu_j`` under the real model; a tilted run adds ``w_i``
+    itself (mean 1). With ``C`` those controls and ``mu`` their means, ``beta`` is the
+    least-squares slope of ``y*`` on ``C`` (with intercept) and, over ``n`` paths and
+    ``k`` control columns:
+
+    * ``cv_mean = mean(y*) - beta . (mean(C) - mu)``;
+    * ``cv_std_error = sqrt(sum e_i^2 / (n - k - 1) / n)``, ``e`` the regression's
+      residuals;
+    * ``std_error = sd(y*) / sqrt(n)``, the error without controls;
+    * ``variance_reduction = std_error^2 / cv_std_error^2``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A run, tilted or not.
+    variable : str
+        As for :func:`tail_estimates`, e.g. ``"liability_pv"``, ``"backstop_pv"``,
+        ``"period_cost"``.
+    controls : sequence of str or mapping of str to float
+        Variables with known means: names from :data:`KNOWN_MEANS` (``cost_martingale``,
+        whose mean is exactly 0 under the real model, also with membership flows), or a
+        mapping ``name -> mean``. Per-period variables are summed over the periods.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row, indexed by ``variable``: ``mean`` and ``std_error`` (without controls),
+        ``cv_mean``, ``cv_std_error``, ``variance_reduction``, ``effective_paths`` (of the
+        contributions ``w y``, see :class:`TailWarning`) and ``beta[name]`` for each
+        named control.
+
+    Warns
+    -----
+    TailWarning
+        When the contributions ``w y`` of a tilted run rest on too few paths.
+
+    Examples
+    --------
+    >>> c = np.array([-1.0, 1.0, -1.0, 1.0])
+    >>> ds = xr.Dataset({"y": ("path", 10 + 2 * c + [0.1, 0, -0.1, 0]), "c": ("path", c)})
+    >>> t = control_variate(ds, "y", {"c": 0.0})
+    >>> round(float(t.loc["y", "cv_mean"]), 9), round(float(t.loc["y", "beta[c]"]), 9)
+    (10.0, 2.0)
+    """
+    if isinstance(controls, Mapping):
+        means = {str(k): float(v) for k, v in controls.items()}
+    else:
+        unknown = [c for c in controls if c not in KNOWN_MEANS]
+        if unknown:
+            raise ValueError(
+                f"controls {unknown} have no known mean (known: {sorted(KNOWN_MEANS)}); "
+                "pass a mapping name -> mean"
+            )
+        means = {c: KNOWN_MEANS[c] for c in controls}
+    if not means:
+        raise ValueError("controls must name at least one variable")
+    log_w = _log_weights(ds)
+    w = importance_weights(ds)
+    x = path_values(ds, variable)
+    y = w * x
+    c = np.column_stack([w * path_values(ds, name) for name in means])
+    mu = np.array(list(means.values()))
+    if np.ptp(log_w) > 0:
+        c, mu = np.column_stack([c, w]), np.append(mu, 1.0)
+    n, k = c.shape
+    if n <= k + 1:
+        raise ValueError(f"need more than {k + 1} paths for {k} control columns, got {n}")
+    mean, se = _mean_se(y)
+    c_mean = c.mean(axis=0)
+    beta = np.linalg.lstsq(c - c_mean, y - mean, rcond=None)[0]
+    resid = y - mean - (c - c_mean) @ beta
+    cv_se = float(np.sqrt(np.sum(resid * resid) / (n - k - 1) / n))
+    ess, _ = _effective_paths(y)
+    if _degenerate(log_w[x != 0]):
+        warnings.warn(
+            f"{variable}: importance weights degenerate, the mean rests on {ess:.1f} "
+            f"effective paths of {n}; lower the tilt",
+            TailWarning,
+            stacklevel=2,
+        )
+    row = {
+        "mean": mean,
+        "std_error": se,
+        "cv_mean": mean - float(np.dot(beta, c_mean - mu)),
+        "cv_std_error": cv_se,
+        "variance_reduction": se**2 / cv_se**2 if cv_se > 0 else (np.inf if se > 0 else np.nan),
+        "effective_paths": ess,
+        **{f"beta[{name}]": float(b) for name, b in zip(means, beta, strict=False)},
+    }
+    return pd.DataFrame([row], index=pd.Index([variable], name="variable"))
+
+
+def _pool_claims(scenario: Scenario) -> tuple[np.ndarray, np.ndarray, float]:
+    """The starting pool's expected approved claims per period by case cost.
+
+    Returns (claims, case costs, fixed cost): ``claims[j]`` cases of cost ``costs[j]``;
+    cohorts certain to claim (infinite hazard) are not tilted and give the fixed cost.
+    """
+    inputs = prepare(scenario)
+    n_elig = int(inputs.ipar[kernel.N_ELIG])
+    members = inputs.members0[:n_elig] * inputs.approval[:n_elig, None, None, None]
+    finite = np.isfinite(inputs.hazard)
+    hazard = np.where(finite, inputs.hazard, 0.0)
+    lam_by_age = (members * hazard).sum(axis=(0, 1, 3))
+    certain = (members * ~finite).sum(axis=(0, 1, 3))
+    fixed = float(np.dot(certain, inputs.case_cost))
+    costs = np.unique(inputs.case_cost[lam_by_age > 0])
+    claims = np.array([lam_by_age[inputs.case_cost == cost].sum() for cost in costs])
+    return claims, costs, fixed
+
+
+def _tilt_for_mean(claims: np.ndarray, costs: np.ndarray, target: float) -> float:
+    """The ``theta`` with ``sum claims * costs * exp(theta * costs) = target``."""
+
+    def excess(theta: float) -> float:
+        return float(np.dot(claims * costs, np.exp(theta * costs))) - target
+
+    base = excess(0.0)
+    if base == 0.0:
+        return 0.0
+    sign = 1.0 if base < 0 else -1.0
+    edge = sign * min(TILT_MAX, 1.0 / float(costs.max()))
+    while excess(edge) * base > 0:
+        if abs(edge) >= TILT_MAX:
+            raise ValueError(
+                f"target {target:,.2f} needs |tilt| > {TILT_MAX:g} per yuan "
+                f"(mean without tilt {base + target:,.2f})"
+            )
+        edge = sign * min(TILT_MAX, 2 * abs(edge))
+    return float(optimize.brentq(excess, min(0.0, edge), max(0.0, edge), xtol=1e-16))
+
+
+def choose_tilt(scenario: Scenario, threshold: float, variable: str = "period_cost") -> float:
+    """Tilt that centres a static pool's one-period cost on ``threshold``.
+
+    Solves ``sum_a lam_a c_a exp(theta c_a) = s`` for ``theta`` (``scipy.optimize.brentq``),
+    ``lam_a`` the starting pool's expected approved claims per period of case cost ``c_a``
+    (``engine.simulate.prepare``). Under that tilt the event ``S > s`` is typical, which
+    is near-optimal for ``P(S > s)`` and for the tail beyond it.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A static pool (``claims.claimants_leave = false``, no flows), run for one period.
+    threshold : float
+        The target, yuan.
+    variable : {"period_cost", "backstop"}
+        ``"period_cost"``: ``s = threshold``. ``"backstop"``: the platform's per-period cap
+        backstop ``(S - cap * members)^+`` exceeds ``threshold`` exactly when
+        ``S > threshold + cap * members``, so ``s`` is that (plans with a per-period or
+        yearly cap and no per-case cap).
+
+    Returns
+    -------
+    float
+        ``theta`` per yuan, for ``scenario.replace(run={"tilt": theta})``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``variable``, a pool without claims, or a target that needs
+        ``|theta|`` above the scenario's bound 1e-3.
+
+    Examples
+    --------
+    >>> from engine.scenario import scenario_from_dict
+    >>> pool = scenario_from_dict({"plan": {"preset": "kangai"},
+    ...     "population": {"members": 1_000_000}, "run": {"years": 1 / 24},
+    ...     "claims": {"payment_lag": 0, "claimants_leave": False}})
+    >>> theta = choose_tilt(pool, 1.5e7)
+    >>> round(theta * 153_015, 3)  # a single case cost: log of the ratio of the means
+    0.764
+    """
+    claims, costs, fixed = _pool_claims(scenario)
+    if variable == "period_cost":
+        target = threshold
+    elif variable == "backstop":
+        plan = scenario.plan
+        cap = min(plan.cap_per_period, plan.cap_per_year)
+        if np.isfinite(plan.cap_per_case) or not np.isfinite(cap):
+            raise ValueError(
+                "variable 'backstop' needs a per-period or yearly cap without a per-case cap; "
+                f"plan {plan.pinyin} has cap_per_case={plan.cap_per_case}, "
+                f"cap_per_period={plan.cap_per_period}, cap_per_year={plan.cap_per_year}"
+            )
+        target = threshold + cap * _sharing(scenario)
+    else:
+        raise ValueError(f"variable must be one of ['backstop', 'period_cost'], got {variable!r}")
+    if claims.size == 0:
+        raise ValueError("the pool expects no claims: no tilt can reach a threshold")
+    return _tilt_for_mean(claims, costs, target - fixed)
+
+
+def _sharing(scenario: Scenario) -> int:
+    """Members sharing the first period's cases in a static pool."""
+    inputs = prepare(scenario)
+    n_elig = int(inputs.ipar[kernel.N_ELIG])
+    members0 = inputs.members0
+    return int(members0.sum() if scenario.waiting_members_share else members0[:n_elig].sum())
+
+
+def choose_tilt_for_level(
+    scenario: Scenario,
+    level: float = 0.995,
+    *,
+    pilot_paths: int = 200,
+    seed: int | np.random.SeedSequence | None = None,
+    first_path: int = 0,
+    threads: int | None = None,
+) -> float:
+    """Tilt that moves the total claim cost over the horizon to its VaR at ``level``.
+
+    A pilot run without tilt (``pilot_paths`` paths from ``first_path`` on) gives the mean
+    ``m`` and standard deviation ``s`` of the cost shared over the horizon, ``C``
+    (``period_cost`` summed over the periods). Its VaR is taken from the normal
+    approximation ``v = m + z_level s``: a pilot this small cannot resolve a 0.995
+    quantile, and over many periods ``C`` is close to normal.
+
+    The tilt moves only the Poisson claim counts, whose part of ``C`` is the cost
+    martingale ``M = sum c_a (N - lam)``. On paths where ``C`` reaches ``v``, ``M`` is on
+    average ``beta (v - m)`` above its mean, ``beta = cov(M, C) / var(C)`` from the pilot
+    (1 for a one-period static pool, where ``C - E[C] = M``; below 1 when flows add
+    variance of their own). So ``theta`` solves
+    ``sum_a L_a c_a (exp(theta c_a) - 1) = beta (v - m)`` (``scipy.optimize.brentq``):
+    the tilted expected claim cost over the horizon exceeds the plain one by the distance
+    to VaR that the claims account for. ``L_a`` are the expected claims over the horizon
+    by case cost ``c_a``: the starting pool's age mix, scaled to the pilot's mean number
+    of claims. With ``beta = 1`` this is matching the tilted expected cost to ``v``;
+    aiming the whole distance with the claims alone would overshoot (and degenerate the
+    weights) when flows carry part of the variance.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Any scenario; its tilt is ignored.
+    level : float
+        VaR level in (0.5, 1).
+    pilot_paths : int
+        Paths of the pilot run.
+    seed : int, SeedSequence or None
+        The pilot's seed; default the scenario's.
+    first_path : int
+        First path of the pilot: set it past the main run's paths so the pilot's paths are
+        independent of them (:func:`simulate_tail` does).
+    threads : int, optional
+        Threads of the pilot run (default all cores).
+
+    Returns
+    -------
+    float
+        ``theta`` per yuan (0 when the pilot has no claims, no spread or ``beta <= 0``).
+
+    Examples
+    --------
+    >>> from engine.scenario import load_scenario
+    >>> theta = choose_tilt_for_level(load_scenario("scenarios/meituan.toml"))  # doctest: +SKIP
+    """
+    if not 0.5 < level < 1.0:
+        raise ValueError(f"level must lie in (0.5, 1), got {level!r}")
+    if pilot_paths < 2:
+        raise ValueError(f"pilot_paths must be >= 2, got {pilot_paths}")
+    plain = scenario.replace(run={"tilt": 0.0})
+    pilot = simulate(plain, pilot_paths, seed, first_path=first_path, threads=threads)
+    cost = path_values(pilot, "period_cost")
+    martingale = path_values(pilot, "cost_martingale")
+    total_claims = float(path_values(pilot, "claims").mean())
+    var = float(cost.var(ddof=1))
+    claims, costs, _ = _pool_claims(scenario)
+    if var <= 0 or total_claims <= 0 or claims.size == 0:
+        return 0.0
+    beta = float(np.cov(martingale, cost)[0, 1]) / var
+    if beta <= 0:
+        return 0.0
+    claims = claims * total_claims / claims.sum()
+    base = float(np.dot(claims, costs))
+    shift = beta * float(stats.norm.ppf(level)) * np.sqrt(var)
+    return _tilt_for_mean(claims, costs, base + shift)
+
+
+def simulate_tail(
+    scenario: Scenario,
+    level: float = 0.995,
+    paths: int | None = None,
+    seed: int | np.random.SeedSequence | None = None,
+    *,
+    years: float | None = None,
+    pilot_paths: int = 200,
+    variables: Sequence[str] = ("liability_pv", "period_cost"),
+    threads: int | None = None,
+) -> tuple[xr.Dataset, pd.DataFrame]:
+    """Importance-sampled run aimed at the tail at ``level``, with its risk measures.
+
+    Fixes the seed (:func:`engine.simulate.resolve`), chooses the tilt with
+    :func:`choose_tilt_for_level` from a pilot of ``pilot_paths`` plain paths numbered
+    after the main run's (so independent of them, same seed), runs ``paths`` tilted paths
+    and estimates each of ``variables`` with :func:`tail_estimates` at ``level``. The same
+    arguments reproduce the same tilt and run.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Any scenario; its own tilt is replaced.
+    level : float
+        The VaR/TVaR level to aim at and report, in (0.5, 1).
+    paths, seed, years : optional
+        As for :func:`engine.simulate.simulate` (default the scenario's ``[run]`` values).
+    pilot_paths : int
+        Paths of the plain pilot run that sets the tilt.
+    variables : sequence of str
+        Variables to estimate (see :func:`tail_estimates`).
+    threads : int, optional
+        Threads of both runs (default all cores).
+
+    Returns
+    -------
+    ds : xarray.Dataset
+        The tilted run; attrs ``tilt``, ``tail_level`` and ``pilot_paths`` added.
+    table : pandas.DataFrame
+        Rows ``(variable, statistic)``, columns as in :func:`tail_estimates`.
+
+    Warns
+    -----
+    TailWarning
+        When the importance weights degenerate.
+
+    Examples
+    --------
+    >>> from engine.scenario import load_scenario
+    >>> ds, table = simulate_tail(load_scenario("scenarios/meituan.toml"))  # doctest: +SKIP
+    >>> table.loc[("liability_pv", "TVaR 99.5%")]  # doctest: +SKIP
+    """
+    scenario = resolve(scenario, paths, seed, years)
+    theta = choose_tilt_for_level(
+        scenario, level, pilot_paths=pilot_paths, first_path=scenario.run.paths, threads=threads
+    )
+    ds = simulate(scenario.replace(run={"tilt": theta}), threads=threads)
+    ds.attrs.update(tilt=theta, tail_level=level, pilot_paths=pilot_paths)
+    table = pd.concat(
+        {name: tail_estimates(ds, name, levels=(level,)) for name in variables},
+        names=["variable", "statistic"],
+    )
+    return ds, table

@@ -1,0 +1,229 @@
+"""Importance sampling and control variates against exact answers (fixed seeds, 4 SE)."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from engine import exact
+from engine.scenario import load_scenario
+from engine.simulate import prepare, simulate
+from engine.tail import (
+    TailWarning,
+    choose_tilt,
+    control_variate,
+    path_values,
+    simulate_tail,
+    tail_estimates,
+)
+from tests.conftest import make_scenario
+
+STATIC = {"claims": {"payment_lag": 0, "claimants_leave": False}, "run": {"years": 1 / 24}}
+PATHS = 4000
+POOL = make_scenario(members=200_000, **STATIC)  # 相互宝, about 9 claims a period
+MEITUAN = load_scenario("scenarios/meituan.toml").replace(run={"years": 1})
+
+
+def severity(scenario):
+    """Poisson mean of a static pool's period claims and the case-cost distribution."""
+    inputs = prepare(scenario)
+    lam_by_age = (inputs.members0[0] * inputs.hazard).sum(axis=(0, 2))
+    amounts = np.unique(inputs.case_cost[lam_by_age > 0])
+    lam = np.array([lam_by_age[inputs.case_cost == a].sum() for a in amounts])
+    return lam.sum(), amounts, lam / lam.sum()
+
+
+def exact_cost(scenario):
+    return exact.compound_poisson(*severity(scenario), method="panjer")
+
+
+def lattice_threshold(dist, p):
+    """A threshold halfway between lattice points whose exact tail probability is near p."""
+    k = np.arange(dist.pmf.size - 1)
+    sf = np.array([dist.sf(i * dist.unit) for i in k])
+    i = int(np.argmin(np.abs(np.log(np.maximum(sf, 1e-300) / p))))
+    return (i + 0.5) * dist.unit
+
+
+def synthetic(x, log_weight=None):
+    x = np.asarray(x, dtype=float)
+    lw = np.zeros(x.size) if log_weight is None else np.asarray(log_weight, dtype=float)
+    return xr.Dataset({"liability_pv": ("path", x), "log_weight": ("path", lw)})
+
+
+def test_plain_run_gives_plain_estimators():
+    x = np.random.default_rng(1).gamma(2.0, 1e6, size=1000)
+    table = tail_estimates(synthetic(x), thresholds=(4e6,), levels=(0.99,))
+    n, p = x.size, (x > 4e6).mean()
+    assert table.loc["P(>4e+06)", "estimate"] == pytest.approx(p)
+    assert table.loc["P(>4e+06)", "std_error"] == pytest.approx(np.sqrt(p * (1 - p) / n), 1e-3)
+    assert table.loc["mean", "std_error"] == pytest.approx(x.std(ddof=1) / np.sqrt(n))
+    assert table.loc["VaR 99%", "estimate"] == np.sort(x)[int(np.ceil(n * 0.99)) - 1]
+    for row in ("mean", "P(>4e+06)", "TVaR 99%"):
+        assert table.loc[row, "plain_std_error"] == pytest.approx(
+            table.loc[row, "std_error"], rel=2e-3
+        )
+    assert table.loc["mean weight", "estimate"] == 1.0
+    assert not table.attrs["degenerate"]
+
+
+def test_weighted_estimates_by_hand():
+    ds = synthetic([1.0, 2.0, 3.0, 4.0], np.log([0.5, 0.5, 1.5, 1.5]))
+    table = tail_estimates(ds, thresholds=(2.5,), levels=(0.5,))
+    # P(X > 2.5) = (1.5 + 1.5) / 4; the tail above 2 weighs 3/4 > 1/2, above 3 weighs 3/8
+    assert table.loc["P(>2.5)", "estimate"] == 0.75
+    assert table.loc["VaR 50%", "estimate"] == 3.0
+    assert table.loc["TVaR 50%", "estimate"] == 3.0 + 1.5 * 1.0 / 4 / 0.5
+    assert table.loc["mean", "estimate"] == (0.5 * 1 + 0.5 * 2 + 1.5 * 3 + 1.5 * 4) / 4
+
+
+@pytest.fixture(scope="module")
+def pool_cost():
+    return exact_cost(POOL)
+
+
+@pytest.mark.parametrize("p", [1e-3, 1e-6, 1e-8])
+def test_tail_probability_matches_exact(pool_cost, p):
+    x = lattice_threshold(pool_cost, p)
+    truth = pool_cost.sf(x)
+    assert p / 3 < truth < 3 * p
+    theta = choose_tilt(POOL, x)
+    ds = simulate(POOL.replace(run={"tilt": theta}), paths=PATHS, seed=31)
+    row = tail_estimates(ds, "period_cost", thresholds=(x,)).loc[f"P(>{x:g})"]
+    assert abs(row.estimate - truth) <= 4 * row.std_error, (row.estimate, truth, row.std_error)
+    plain_se = np.sqrt(truth * (1 - truth) / PATHS)
+    assert row.plain_std_error == pytest.approx(plain_se, rel=0.2)
+    assert plain_se / row.std_error > {1e-3: 5, 1e-6: 100, 1e-8: 1000}[p]
+
+
+@pytest.mark.parametrize("level", [0.995, 0.9999])
+def test_var_tvar_match_exact(pool_cost, level):
+    ds, table = simulate_tail(POOL, level, paths=PATHS, seed=32, pilot_paths=200)
+    assert ds.attrs["tilt"] > 0
+    label = f"{100 * level:g}%"
+    var, tvar = (
+        table.loc[("period_cost", f"VaR {label}")],
+        table.loc[("period_cost", f"TVaR {label}")],
+    )
+    truth_var, truth_tvar = pool_cost.quantile(level), pool_cost.tvar(level)
+    assert abs(var.estimate - truth_var) <= 4 * var.std_error + 1e-6 * truth_var
+    assert abs(tvar.estimate - truth_tvar) <= 4 * tvar.std_error
+    assert tvar.plain_std_error / tvar.std_error > {0.995: 5, 0.9999: 30}[level]
+
+
+KANGAI_TAIL = make_scenario(
+    "kangai", members=1_000_000, incidence={"multiplier": 0.1}, **STATIC
+)  # the 3-yuan period cap binds with probability 1.2e-3
+
+
+@pytest.mark.parametrize("members", [30_000, 1_000_000])
+def test_period_cap_backstop_matches_exact(members):
+    pool = KANGAI_TAIL if members > 30_000 else make_scenario("kangai", members=members, **STATIC)
+    truth = exact.per_period_cap_backstop(*severity(pool), cap=3.0, members=members)
+    theta = choose_tilt(pool, 0.0, "backstop") if members > 30_000 else 0.0
+    ds = simulate(pool.replace(run={"tilt": theta}), paths=PATHS, seed=33)
+    mean = tail_estimates(ds, "backstop").loc["mean"]
+    cv = control_variate(ds, "backstop").iloc[0]
+    assert abs(mean.estimate - truth) <= 4 * mean.std_error
+    assert abs(cv.cv_mean - truth) <= 4 * cv.cv_std_error
+    assert cv.cv_std_error <= mean.std_error * 1.001
+    if theta:  # importance sampling: the rare backstop is seen on most paths
+        assert mean.plain_std_error / mean.std_error > 10
+    else:  # the control (the period's cost minus its mean) explains most of the backstop
+        assert cv.variance_reduction > 10
+
+
+def test_choose_tilt_centres_the_cost():
+    x = 3e6  # about 2.4 standard deviations above the mean of 1.56 million
+    theta = choose_tilt(POOL, x)
+    ds = simulate(POOL.replace(run={"tilt": theta}), paths=1000, seed=34)
+    cost = path_values(ds, "period_cost")
+    assert abs(cost.mean() - x) <= 4 * cost.std(ddof=1) / np.sqrt(cost.size)
+    cap = 3.0 * 1_000_000
+    assert choose_tilt(KANGAI_TAIL, 1e6, "backstop") == choose_tilt(KANGAI_TAIL, cap + 1e6)
+
+
+def test_choose_tilt_errors():
+    with pytest.raises(ValueError, match=r"variable must be one of \['backstop', 'period_cost'\]"):
+        choose_tilt(POOL, 3e6, "claims")
+    with pytest.raises(ValueError, match=r"needs \|tilt\| > 0\.001"):
+        choose_tilt(POOL, 1e200)
+    with pytest.raises(ValueError, match=r"per-case cap; plan xianghubao has cap_per_case=0\.1"):
+        choose_tilt(POOL, 0.0, "backstop")
+
+
+@pytest.fixture(scope="module")
+def meituan_plain():
+    return simulate(MEITUAN, paths=300, seed=35)
+
+
+@pytest.mark.parametrize(("variable", "reduction"), [("period_cost", 5), ("liability_pv", 3)])
+def test_control_variate_with_flows(meituan_plain, variable, reduction):
+    row = control_variate(meituan_plain, variable).iloc[0]
+    assert abs(row.cv_mean - row["mean"]) <= 4 * row.std_error
+    assert row.variance_reduction > reduction
+    assert row.cv_std_error**2 * row.variance_reduction == pytest.approx(row.std_error**2)
+
+
+def test_tilted_run_with_flows_is_unbiased(meituan_plain):
+    ds = simulate(MEITUAN.replace(run={"tilt": 1e-8}), paths=300, seed=36)
+    table = tail_estimates(ds, "liability_pv")
+    weight = table.loc["mean weight"]
+    assert abs(weight.estimate - 1) <= 4 * weight.std_error
+    for name in ("period_cost", "liability_pv"):
+        plain = control_variate(meituan_plain, name).iloc[0]
+        tilted = control_variate(ds, name).iloc[0]
+        both = np.hypot(plain.cv_std_error, tilted.cv_std_error)
+        assert abs(tilted.cv_mean - plain.cv_mean) <= 4 * both, name
+
+
+def test_simulate_tail_with_flows(meituan_plain):
+    # at 95% the plain run's 300 paths still hold 15 tail paths: a usable reference
+    ds, table = simulate_tail(MEITUAN, 0.95, paths=300, seed=37, pilot_paths=100)
+    assert 0 < ds.attrs["tilt"] < 1e-6
+    cost = table.loc["period_cost"]
+    plain = tail_estimates(meituan_plain, "period_cost", levels=(0.95,))
+    for row in ("VaR 95%", "TVaR 95%"):
+        both = np.hypot(cost.loc[row, "std_error"], plain.loc[row, "std_error"])
+        assert abs(cost.loc[row, "estimate"] - plain.loc[row, "estimate"]) <= 4 * both, row
+        assert cost.loc[row, "std_error"] < cost.loc[row, "plain_std_error"] / 2, row
+
+
+def test_simulate_tail_is_reproducible():
+    small = make_scenario(members=20_000, **STATIC)
+    a, ta = simulate_tail(small, 0.99, paths=200, seed=38, pilot_paths=50)
+    b, tb = simulate_tail(small, 0.99, paths=200, seed=38, pilot_paths=50)
+    assert a.attrs["tilt"] == b.attrs["tilt"] > 0
+    assert ta.equals(tb)
+
+
+def test_degenerate_weights_warn():
+    ds = simulate(POOL.replace(run={"tilt": 1e-5}), paths=500, seed=39)
+    with pytest.warns(TailWarning, match="degenerate for P"):
+        table = tail_estimates(ds, "period_cost", thresholds=(5e6,))
+    assert table.attrs["degenerate"]
+    with pytest.warns(TailWarning, match="the mean rests on"):
+        control_variate(ds, "period_cost")
+
+
+def test_errors():
+    ds = synthetic([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"variable must be one of \['liability_pv', 'log_weight'"):
+        tail_estimates(ds, "claims")
+    with pytest.raises(ValueError, match="levels must lie in"):
+        tail_estimates(ds, levels=(1.0,))
+    with pytest.raises(ValueError, match="have no known mean"):
+        control_variate(ds, "liability_pv", ("log_weight",))
+    with pytest.raises(ValueError, match="need more than 2 paths"):
+        control_variate(synthetic([1.0, 2.0]), "liability_pv", {"log_weight": 0.0})
+
+
+def test_user_controls_with_known_means():
+    # per-case cap 0.1 yuan x 200,000 members: the backstop of a case is its cost less 20,000,
+    # so it is linear in the cost martingale and the claim count, and the regression is exact
+    ds = simulate(POOL, paths=1000, seed=40)
+    lam, amounts, probs = severity(POOL)
+    truth = exact.per_case_cap_backstop(lam, amounts, probs, 0.1, 200_000)
+    row = control_variate(ds, "backstop", {"claims": lam, "cost_martingale": 0.0}).iloc[0]
+    assert row.cv_mean == pytest.approx(truth, rel=1e-9)
+    assert row["beta[claims]"] == pytest.approx(-20_000)
+    assert row.variance_reduction > 1e6
