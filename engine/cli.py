@@ -5,20 +5,26 @@ import importlib
 import sys
 import time
 import unicodedata
+import warnings
 from collections.abc import Sequence
 
 import pandas as pd
 import xarray as xr
 
 from engine.expected import member_share
-from engine.io import to_netcdf
+from engine.io import save
 from engine.plans import PLANS, get_plan
+from engine.progress import progress_bar
 from engine.results import VARIABLES, closure_summary, summary, tail_components
-from engine.scenario import ScenarioError, load_scenario
+from engine.scenario import Scenario, ScenarioError, load_scenario
 from engine.simulate import simulate
+from engine.tail import TailWarning, simulate_tail
 
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per module
+    "engine.report",
+    "engine.plotting",
+    "engine.io",
     "engine.calibrate",
 )
 """Modules that add subcommands: each has ``add_command(subparsers)``, which registers a
@@ -160,19 +166,28 @@ def cmd_expected(args: argparse.Namespace) -> None:
         print(f"  per-member fee        {s.fixed_fee_annual:,.2f} yuan a year on top")
 
 
-def cmd_run(args: argparse.Namespace) -> None:
-    scenario = load_scenario(args.scenario)
-    began = time.perf_counter()
+def _simulate(
+    args: argparse.Namespace, scenario: Scenario
+) -> tuple[xr.Dataset, pd.DataFrame | None]:
+    """Run as the options say; with ``--tail-target`` the tilted run and its weighted table."""
+    common = {"paths": args.paths, "seed": args.seed, "years": args.years, "threads": args.threads}
+    if args.tail_target is not None:
+        if not 0.5 <= args.tail_target < 1:
+            raise UsageError(f"--tail-target must be in [0.5, 1), got {args.tail_target}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TailWarning)
+            ds, table = simulate_tail(scenario, args.tail_target, **common)
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+        return ds, table
     try:
-        ds = simulate(
-            scenario,
-            paths=args.paths,
-            seed=args.seed,
-            years=args.years,
-            threads=args.threads,
-            mode=args.mode,
-            checkpoint=args.checkpoint,
-        )
+        with progress_bar(
+            scenario.run.paths if args.paths is None else args.paths, quiet=args.quiet
+        ) as advance:
+            ds = simulate(
+                scenario, mode=args.mode, checkpoint=args.checkpoint, progress=advance, **common
+            )
+        return ds, None
     except KeyboardInterrupt:
         where = (
             f"completed chunks are saved in {args.checkpoint}: run the same command to resume"
@@ -181,8 +196,13 @@ def cmd_run(args: argparse.Namespace) -> None:
         )
         print(f"interrupted; {where}", file=sys.stderr)
         raise SystemExit(130) from None
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    scenario = load_scenario(args.scenario)
+    began = time.perf_counter()
+    ds, tail_table = _simulate(args, scenario)
     elapsed = time.perf_counter() - began
-    table = summary(ds, levels=(0.995,))
     print(
         f"{scenario.name}: {scenario.plan.name} ({scenario.preset or scenario.plan.pinyin}), "
         f"tier {scenario.tier}, {scenario.population.members:,} members"
@@ -193,11 +213,17 @@ def cmd_run(args: argparse.Namespace) -> None:
         f"{elapsed:.1f} s"
     )
     print()
-    print(_summary_text(table))
-    print()
-    print(_closure_text(ds, scenario.min_members))
+    if tail_table is not None:
+        tilt = ds.attrs["tilt"]
+        print(f"importance sampling aimed at the {args.tail_target:g} level, tilt {tilt:.3g}/yuan")
+        with pd.option_context("display.float_format", "{:,.4g}".format, "display.width", 120):
+            print(tail_table.to_string())
+    else:
+        print(_summary_text(summary(ds, levels=(0.995,))))
+        print()
+        print(_closure_text(ds, scenario.min_members))
     if args.out:
-        print(f"\nwrote {to_netcdf(ds, args.out)}")
+        print(f"\nwrote {save(ds, args.out)}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -212,7 +238,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--years", type=float)
     run.add_argument("--seed", type=int)
     run.add_argument("--threads", type=int)
-    run.add_argument("--out", help="write the Dataset to this netCDF file")
+    run.add_argument("--out", help="write the Dataset here: .nc (netCDF) or .zarr")
     run.add_argument(
         "--mode",
         choices=["full", "streaming"],
@@ -221,6 +247,12 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--checkpoint", help="save completed chunks here; rerun to resume")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--tail-target",
+        type=float,
+        metavar="LEVEL",
+        help="importance sampling aimed at this VaR level, e.g. 0.995 (weighted estimates)",
+    )
     run.set_defaults(func=cmd_run)
 
     plans = sub.add_parser("plans", help="list the plan presets")

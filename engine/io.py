@@ -1,17 +1,342 @@
-"""Reading and writing results."""
+"""Reading and writing results: netCDF or Zarr, CF-style attributes, atomic writes, reruns.
 
+``save`` picks the format from the suffix (``.nc``: netCDF-4 through h5netcdf; ``.zarr``: a
+Zarr v2 store with consolidated metadata, which every Zarr reader opens). Both carry CF-1.10
+attributes: ``units`` and ``long_name`` on every variable, ``standard_name = "time"`` and a
+``calendar`` on the period coordinate. A write goes to a temporary name in the target's
+folder and is renamed into place, so a failed write never leaves a file under the final
+name. ``open_result`` reads either format and checks that the file is a huzhu result;
+``rerun`` re-simulates a result from the scenario and seed recorded in it.
+"""
+
+import argparse
+import copy
+import json
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import xarray as xr
+from pydantic import ValidationError
+
+from engine.results import VARIABLES
+from engine.scenario import Scenario, scenario_from_dict
+from engine.simulate import simulate
+
+__all__ = [
+    "CONVENTIONS",
+    "FORMATS",
+    "cf_dataset",
+    "differences",
+    "open_result",
+    "rerun",
+    "save",
+    "scenario_of",
+    "to_netcdf",
+    "write_atomic",
+]
+
+CONVENTIONS = "CF-1.10"
+FORMATS = {".nc": "netCDF-4", ".zarr": "Zarr"}
+"""File suffixes ``save`` understands and the format each selects."""
+
+REQUIRED_ATTRS = ("scenario", "seed", "engine_version", "created")
+"""Dataset attributes every result carries (provenance)."""
+
+REQUIRED_VARIABLES = ("liability_pv",)
+"""Variables every result has, single runs and sweeps alike."""
+
+CALENDAR = "proleptic_gregorian"
+_READ_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, RuntimeError)
+"""What the netCDF and Zarr readers raise on files that are not theirs."""
+
+
+# --- CF attributes -------------------------------------------------------------------------
+
+
+def cf_dataset(ds: xr.Dataset) -> xr.Dataset:
+    """A copy of ``ds`` with CF-1.10 attributes, as ``save`` writes it.
+
+    Every variable gets ``long_name`` (its description, else its name) and, where known,
+    ``units``; the period coordinate gets ``standard_name = "time"``, ``axis = "T"`` and is
+    encoded as ``days since`` the first period in the proleptic Gregorian calendar (the
+    ``units`` and ``calendar`` attributes on disk); ``path`` gets ``units = "1"``.
+    Encodings left over from a file the Dataset was read from are dropped.
+    """
+    out = ds.copy(deep=False)
+    for name, var in out.variables.items():
+        attrs = dict(var.attrs)
+        if name in VARIABLES:
+            units, description = VARIABLES[str(name)]
+            attrs.setdefault("units", units)
+            attrs.setdefault("description", description)
+        attrs.setdefault("long_name", attrs.get("description", str(name)))
+        var.attrs = attrs
+        var.encoding = {}
+    if "path" in out.coords:
+        out["path"].attrs.setdefault("units", "1")
+    if "period" in out.coords and np.issubdtype(out["period"].dtype, np.datetime64):
+        period = out["period"]
+        for key in ("units", "calendar"):
+            period.attrs.pop(key, None)
+        period.attrs.update(standard_name="time", axis="T")
+        first = np.datetime_as_string(period.values[0], unit="D") if period.size else "1970-01-01"
+        period.encoding = {"units": f"days since {first}", "calendar": CALENDAR}
+    out.attrs = {**ds.attrs, "Conventions": CONVENTIONS}
+    return out
+
+
+# --- atomic writes -------------------------------------------------------------------------
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _write_netcdf(ds: xr.Dataset, target: Path) -> None:
+    ds.to_netcdf(target, engine="h5netcdf")
+
+
+def _write_zarr(ds: xr.Dataset, target: Path) -> None:
+    ds.to_zarr(target, mode="w-", zarr_format=2, consolidated=True)
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` on a temporary name next to ``path``, then rename it to ``path``.
+
+    A file replaces the target in one rename. A directory (Zarr) cannot replace a directory
+    in one step: the old one is moved aside first and removed after, or put back if the
+    rename fails. Whatever happens, no temporary is left behind.
+    """
+    tmp = _temporary(path)
+    old: Path | None = None
+    try:
+        write(tmp)
+        if tmp.is_dir() and (path.exists() or path.is_symlink()):
+            old = _temporary(path)
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if old is not None:
+                os.replace(old, path)
+                old = None
+            raise
+    finally:
+        _remove(tmp)
+        if old is not None:
+            _remove(old)
+    return path
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        valid = ", ".join(f"{s} ({f})" for s, f in FORMATS.items())
+        raise ValueError(
+            f"{path}: unknown result format {suffix or '(no suffix)'!r}; valid: {valid}"
+        )
+    return suffix
+
+
+def save(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write a result to ``path``: netCDF-4 for ``.nc``, Zarr for ``.zarr``, atomically.
+
+    Returns the path. The file opens with ``xarray.open_dataset`` (netCDF) or
+    ``xarray.open_zarr`` (Zarr) as well as with :func:`open_result`.
+
+    Examples
+    --------
+    >>> save(ds, "run.nc")  # doctest: +SKIP
+    PosixPath('run.nc')
+    """
+    path = Path(path)
+    suffix = _format(path)
+    data = cf_dataset(ds)
+    writer = _write_netcdf if suffix == ".nc" else _write_zarr
+    return write_atomic(path, lambda tmp: writer(data, tmp))
 
 
 def to_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` to netCDF-4 atomically (a temporary name, then rename)."""
+    """Write ``ds`` to netCDF-4 atomically (a temporary name, then rename), any suffix."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
+    data = cf_dataset(ds)
+    return write_atomic(path, lambda tmp: _write_netcdf(data, tmp))
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _not_a_result(path: Path, why: str) -> ValueError:
+    return ValueError(f"{path} is not a huzhu result ({why})")
+
+
+def _problems(ds: xr.Dataset) -> list[str]:
+    problems = [f"attribute {a!r} missing" for a in REQUIRED_ATTRS if a not in ds.attrs]
+    problems += [f"variable {v!r} missing" for v in REQUIRED_VARIABLES if v not in ds.variables]
+    if "path" not in ds.dims:
+        problems.append("dimension 'path' missing")
+    if "scenario" in ds.attrs:
+        try:
+            scenario = json.loads(ds.attrs["scenario"])
+        except (TypeError, ValueError):
+            scenario = None
+        if not isinstance(scenario, dict) or not isinstance(scenario.get("plan"), dict):
+            problems.append("attribute 'scenario' is not a scenario's JSON")
+    return problems
+
+
+def open_result(path: str | Path, *, lazy: bool = False) -> xr.Dataset:
+    """Read a result saved by :func:`save` (netCDF or Zarr, told apart by their content).
+
+    The data are loaded into memory and the file closed unless ``lazy``. Periods are
+    decoded to ``datetime64[s]`` as ``simulate`` returns them. Anything that is not a
+    result raises ``ValueError("... is not a huzhu result (...)")``: a file in another
+    format, or a Dataset without the provenance attributes and variables of a result.
+
+    Examples
+    --------
+    >>> open_result("run.nc").attrs["seed"]  # doctest: +SKIP
+    '20200801'
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    times = xr.coders.CFDatetimeCoder(time_unit="s")
     try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        tmp.replace(path)
+        if path.is_dir():
+            ds = xr.open_zarr(path, decode_times=times)
+        else:
+            ds = xr.open_dataset(path, engine="h5netcdf", decode_times=times)
+    except _READ_ERRORS as exc:
+        kind = "not a Zarr store" if path.is_dir() else "not a netCDF-4 file"
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _not_a_result(path, f"{kind}: {detail}") from None
+    problems = _problems(ds)
+    if problems:
+        ds.close()
+        raise _not_a_result(path, "; ".join(problems))
+    if lazy:
+        return ds
+    try:
+        return ds.load()
+    except _READ_ERRORS as exc:
+        raise _not_a_result(path, f"its data cannot be read: {exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
-    return path
+        ds.close()
+
+
+def _restore_infinities(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``null`` put back to infinity wherever the scenario wants a number.
+
+    pydantic's JSON writes an infinite float (no cap, no limit) as ``null``; a float field
+    that is not optional can only have been written that way.
+    """
+    data = copy.deepcopy(data)
+    try:
+        Scenario.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["type"] != "float_type" or error["input"] is not None:
+                continue
+            *parents, last = error["loc"]
+            node: Any = data
+            for key in parents:
+                node = node[key]
+            node[last] = math.inf
+    return data
+
+
+def scenario_of(ds: xr.Dataset) -> Scenario:
+    """The scenario recorded in a result's ``scenario`` attribute, validated again.
+
+    An infinite value (a cap, a limit) may be stored as ``Infinity`` or, by JSON writers
+    that cannot write it, as ``null``; both read back as infinity.
+    """
+    data = json.loads(ds.attrs["scenario"])
+    if not isinstance(data, dict):
+        raise ValueError("the result's scenario attribute is not a JSON object")
+    return scenario_from_dict(_restore_infinities(data), source="the result's scenario")
+
+
+def rerun(path: str | Path) -> xr.Dataset:
+    """Re-simulate a saved run from its recorded scenario, seed, paths and first path.
+
+    Path p's numbers depend only on the seed and p, so the result equals the saved one in
+    every variable; only the ``created`` attribute differs.
+
+    Examples
+    --------
+    >>> again = rerun("run.nc")  # doctest: +SKIP
+    """
+    ds = open_result(path, lazy=True)
+    try:
+        extra = [str(d) for d in ds.dims if d not in ("path", "period")]
+        if extra:
+            raise ValueError(
+                f"{path}: rerun needs a single run; this result is swept over {', '.join(extra)}"
+            )
+        scenario = scenario_of(ds)
+        paths = np.asarray(ds["path"].values, dtype=np.int64)
+        seed = int(ds.attrs["seed"])
+    finally:
+        ds.close()
+    first = int(paths[0]) if paths.size else 0
+    if not np.array_equal(paths, np.arange(first, first + paths.size)):
+        raise ValueError(f"{path}: rerun needs consecutive paths, got {paths.tolist()[:5]}...")
+    return simulate(scenario, paths=paths.size, seed=seed, first_path=first)
+
+
+def differences(a: xr.Dataset, b: xr.Dataset) -> list[str]:
+    """Names of the variables whose values (or presence, dims, dtype) differ; [] if none."""
+    names = sorted({str(n) for n in a.variables} | {str(n) for n in b.variables})
+    out = []
+    for name in names:
+        if name not in a.variables or name not in b.variables:
+            out.append(name)
+            continue
+        x, y = a[name], b[name]
+        if x.dims != y.dims or x.dtype != y.dtype:
+            out.append(name)
+        elif not np.array_equal(x.values, y.values, equal_nan=x.dtype.kind == "f"):
+            out.append(name)
+    return out
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def cmd_rerun(args: argparse.Namespace) -> None:
+    original = open_result(args.result)
+    again = rerun(args.result)
+    if args.out:
+        print(f"wrote {save(again, args.out)}")
+    changed = differences(original, again)
+    if changed:
+        raise ValueError(f"the rerun of {args.result} differs in: {', '.join(changed)}")
+    print(
+        f"rerun of {args.result}: {again.sizes['path']:,} paths, seed {again.attrs['seed']}: "
+        f"all {len(again.variables)} variables identical"
+    )
+
+
+def add_command(subparsers: Any) -> None:
+    """Register ``huzhu rerun RESULT [-o OUT]``."""
+    p = subparsers.add_parser(
+        "rerun", help="re-simulate a saved result from its scenario and seed, and compare"
+    )
+    p.add_argument("result", help="a result file (.nc or .zarr)")
+    p.add_argument("-o", "--out", help="write the rerun to this file (.nc or .zarr)")
+    p.set_defaults(func=cmd_rerun)

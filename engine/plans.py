@@ -20,7 +20,7 @@ DAYS_PER_PERIOD = 365 / PERIODS_PER_YEAR
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
 
 class Band(_Frozen):
