@@ -2,9 +2,9 @@
 
 from engine.exact import compound_poisson
 from engine.expected import member_share, pool_cost
-from engine.io import to_netcdf
+from engine.io import open_result, rerun, save, to_netcdf
 from engine.plans import PLANS, Plan, get_plan
-from engine.results import summary
+from engine.results import closure_summary, summary, tail_components
 from engine.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 from engine.simulate import simulate
 from engine.tables import age_mix, incidence
@@ -15,14 +15,19 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "age_mix",
+    "closure_summary",
     "compound_poisson",
     "get_plan",
     "incidence",
     "load_scenario",
     "member_share",
+    "open_result",
     "pool_cost",
+    "rerun",
+    "save",
     "scenario_from_dict",
     "simulate",
     "summary",
+    "tail_components",
     "to_netcdf",
 ]
