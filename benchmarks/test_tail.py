@@ -16,7 +16,7 @@ import pytest
 
 from engine import exact
 from engine.scenario import load_scenario, scenario_from_dict
-from engine.simulate import prepare, simulate
+from engine.simulate import simulate
 from engine.tail import choose_tilt, control_variate, simulate_tail, tail_estimates
 
 STATIC = {"claims": {"payment_lag": 0, "claimants_leave": False}, "run": {"years": 1 / 24}}
@@ -30,14 +30,6 @@ def _static(preset, members, **sections):
     return scenario_from_dict({**data, "termination": {"min_members": 0}, **sections})
 
 
-def _severity(scenario):
-    inputs = prepare(scenario)
-    lam_by_age = (inputs.members0[0] * inputs.hazard).sum(axis=(0, 2))
-    amounts = np.unique(inputs.case_cost[lam_by_age > 0])
-    lam = np.array([lam_by_age[inputs.case_cost == a].sum() for a in amounts])
-    return lam.sum(), amounts, lam / lam.sum()
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _warm():
     simulate(_static("xianghubao", 1000), paths=2)
@@ -46,7 +38,7 @@ def _warm():
 @pytest.mark.parametrize("target", [1e-4, 1e-6])
 def test_importance_sampling(benchmark, target):
     pool = _static("xianghubao", 200_000)
-    dist = exact.compound_poisson(*_severity(pool), method="panjer")
+    dist = exact.compound_poisson(*exact.pool_severity(pool), method="panjer")
     sf = np.array([dist.sf(k * dist.unit) for k in range(dist.pmf.size - 1)])
     k = int(np.argmin(np.abs(np.log(np.maximum(sf, 1e-300) / target))))
     x, truth = (k + 0.5) * dist.unit, float(sf[k])

@@ -12,10 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from scipy import fft, special
+
+if TYPE_CHECKING:
+    from engine.scenario import Scenario
 
 __all__ = [
     "LatticeDistribution",
@@ -456,3 +460,29 @@ def per_case_cap_backstop(
     a, p = _validate(lam, amounts, probs)
     limit = _check_cap(cap, members)
     return float(lam) * float(np.dot(np.maximum(a - limit, 0.0), p))
+
+
+def pool_severity(scenario: Scenario) -> tuple[float, np.ndarray, np.ndarray]:
+    """The compound-Poisson parameters of a scenario's first-period claim cost.
+
+    Returns ``(lam, amounts, probs)``: the Poisson mean of the starting pool's claims and the
+    distribution of one case's cost (benefit and fees). For a static pool (claimants stay,
+    no lag, one period) ``compound_poisson(*pool_severity(s))`` is the period's exact cost.
+
+    Examples
+    --------
+    >>> from engine.scenario import scenario_from_dict
+    >>> s = scenario_from_dict({"plan": {"preset": "xianghubao"}, "population": {"members": 10**6}})
+    >>> lam, amounts, probs = pool_severity(s)
+    >>> amounts.tolist()
+    [108000.0, 324000.0]
+    """
+    from engine.simulate import prepare
+
+    inputs = prepare(scenario)
+    with np.errstate(invalid="ignore"):  # empty cohorts with certain illness: 0 * inf
+        claims = np.where(inputs.members0[0] > 0, inputs.members0[0] * inputs.hazard, 0.0)
+    by_age = claims.sum(axis=(0, 2))
+    amounts = np.unique(inputs.case_cost[by_age > 0])
+    lam = np.array([by_age[inputs.case_cost == a].sum() for a in amounts])
+    return float(lam.sum()), amounts, lam / lam.sum()

@@ -14,15 +14,6 @@ PATHS = 4000
 STATIC = {"claims": {"payment_lag": 0, "claimants_leave": False}, "run": {"years": 1 / 24}}
 
 
-def severity(scenario):
-    """Poisson mean of the period's claims and the cost-of-a-case distribution (exact)."""
-    inputs = prepare(scenario)
-    lam_by_age = (inputs.members0[0] * inputs.hazard).sum(axis=(0, 2))
-    amounts = np.unique(inputs.case_cost[lam_by_age > 0])
-    lam = np.array([lam_by_age[inputs.case_cost == a].sum() for a in amounts])
-    return lam.sum(), amounts, lam / lam.sum()
-
-
 POOLS = {
     "large": make_scenario(members=100_000_000, **STATIC),
     "small": make_scenario(members=20_000, **STATIC),
@@ -39,7 +30,7 @@ def test_moments_match_exact_values(name):
     scenario = POOLS[name]
     ds = simulate(scenario, paths=PATHS, seed=2024).isel(period=0)
     plan, members = scenario.plan, scenario.population.members
-    lam, amounts, probs = severity(scenario)
+    lam, amounts, probs = exact.pool_severity(scenario)
     expected = pool_cost(
         plan, scenario.tier, prepare(scenario).members0[0], multiplier=scenario.incidence.multiplier
     )
@@ -78,7 +69,7 @@ def test_moments_match_exact_values(name):
 @pytest.mark.parametrize("members", [20_000, 200_000])
 def test_period_cost_distribution_matches_compound_poisson(members):
     scenario = make_scenario(members=members, **STATIC)
-    lam, amounts, probs = severity(scenario)
+    lam, amounts, probs = exact.pool_severity(scenario)
     dist = exact.compound_poisson(lam, amounts, probs)
     cost = simulate(scenario, paths=PATHS, seed=77).isel(period=0)
     k = np.rint((cost.benefits + cost.fees).values / dist.unit).astype(int)

@@ -6,7 +6,7 @@ import xarray as xr
 
 from engine import exact
 from engine.scenario import load_scenario
-from engine.simulate import prepare, simulate
+from engine.simulate import simulate
 from engine.tail import (
     TailWarning,
     choose_tilt,
@@ -23,17 +23,8 @@ POOL = make_scenario(members=200_000, **STATIC)  # 相互宝, about 9 claims a p
 MEITUAN = load_scenario("scenarios/meituan.toml").replace(run={"years": 1})
 
 
-def severity(scenario):
-    """Poisson mean of a static pool's period claims and the case-cost distribution."""
-    inputs = prepare(scenario)
-    lam_by_age = (inputs.members0[0] * inputs.hazard).sum(axis=(0, 2))
-    amounts = np.unique(inputs.case_cost[lam_by_age > 0])
-    lam = np.array([lam_by_age[inputs.case_cost == a].sum() for a in amounts])
-    return lam.sum(), amounts, lam / lam.sum()
-
-
 def exact_cost(scenario):
-    return exact.compound_poisson(*severity(scenario), method="panjer")
+    return exact.compound_poisson(*exact.pool_severity(scenario), method="panjer")
 
 
 def lattice_threshold(dist, p):
@@ -118,7 +109,7 @@ KANGAI_TAIL = make_scenario(
 @pytest.mark.parametrize("members", [30_000, 1_000_000])
 def test_period_cap_backstop_matches_exact(members):
     pool = KANGAI_TAIL if members > 30_000 else make_scenario("kangai", members=members, **STATIC)
-    truth = exact.per_period_cap_backstop(*severity(pool), cap=3.0, members=members)
+    truth = exact.per_period_cap_backstop(*exact.pool_severity(pool), cap=3.0, members=members)
     theta = choose_tilt(pool, 0.0, "backstop") if members > 30_000 else 0.0
     ds = simulate(pool.replace(run={"tilt": theta}), paths=PATHS, seed=33)
     mean = tail_estimates(ds, "backstop").loc["mean"]
@@ -221,7 +212,7 @@ def test_user_controls_with_known_means():
     # per-case cap 0.1 yuan x 200,000 members: the backstop of a case is its cost less 20,000,
     # so it is linear in the cost martingale and the claim count, and the regression is exact
     ds = simulate(POOL, paths=1000, seed=40)
-    lam, amounts, probs = severity(POOL)
+    lam, amounts, probs = exact.pool_severity(POOL)
     truth = exact.per_case_cap_backstop(lam, amounts, probs, 0.1, 200_000)
     row = control_variate(ds, "backstop", {"claims": lam, "cost_martingale": 0.0}).iloc[0]
     assert row.cv_mean == pytest.approx(truth, rel=1e-9)
