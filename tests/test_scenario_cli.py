@@ -198,3 +198,22 @@ def test_plans_lists_every_preset(capsys):
     out = capsys.readouterr().out
     for key in ("xianghubao", "kangai", "kuake", "denghuo", "相互宝"):
         assert key in out
+
+
+@pytest.mark.parametrize("script", ["sweep_elasticity_inflow.py", "breakeven.py"])
+def test_sweep_scripts_write_datasets_with_the_sweep_dims(tmp_path, script):
+    import xarray as xr
+
+    out = tmp_path / "sweep.nc"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scenarios" / script), "--paths", "4", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    with xr.open_dataset(out) as ds:
+        dims = {"sweep_elasticity_inflow.py": {"elasticity_standard", "joiners", "path"}}
+        assert set(ds.dims) >= dims.get(script, {"members", "path"})
+        assert ds.sizes["path"] == 4
