@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 import xarray as xr
 
+from engine.distributed import simulate_dask
 from engine.expected import member_share
 from engine.io import save
 from engine.plans import PLANS, get_plan
@@ -180,13 +181,21 @@ def _simulate(
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
         return ds, table
+    if args.scheduler and (args.mode != "full" or args.checkpoint or args.threads):
+        raise UsageError(
+            "--scheduler runs full-mode chunks on the cluster's workers: "
+            "drop --mode, --checkpoint and --threads"
+        )
+    total = scenario.run.paths if args.paths is None else args.paths
     try:
-        with progress_bar(
-            scenario.run.paths if args.paths is None else args.paths, quiet=args.quiet
-        ) as advance:
-            ds = simulate(
-                scenario, mode=args.mode, checkpoint=args.checkpoint, progress=advance, **common
-            )
+        with progress_bar(total, quiet=args.quiet) as advance:
+            if args.scheduler:
+                del common["threads"]
+                ds = simulate_dask(scenario, scheduler=args.scheduler, progress=advance, **common)
+            else:
+                ds = simulate(
+                    scenario, mode=args.mode, checkpoint=args.checkpoint, progress=advance, **common
+                )
         return ds, None
     except KeyboardInterrupt:
         where = (
@@ -246,6 +255,11 @@ def parser() -> argparse.ArgumentParser:
         help="full: every path x period array; streaming: per-period summaries, flat memory",
     )
     run.add_argument("--checkpoint", help="save completed chunks here; rerun to resume")
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the chunks on a Dask cluster: tcp://HOST:PORT, or 'local' for a LocalCluster",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument(
         "--tail-target",

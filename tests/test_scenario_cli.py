@@ -217,3 +217,14 @@ def test_sweep_scripts_write_datasets_with_the_sweep_dims(tmp_path, script):
         dims = {"sweep_elasticity_inflow.py": {"elasticity_standard", "joiners", "path"}}
         assert set(ds.dims) >= dims.get(script, {"members", "path"})
         assert ds.sizes["path"] == 4
+
+
+def test_run_options_that_cannot_go_together(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(GOOD)
+    assert main(["run", str(path), "--scheduler", "local", "--mode", "streaming"]) == 2
+    assert "--scheduler runs full-mode chunks" in capsys.readouterr().err
+    assert main(["run", str(path), "--scheduler", "nonsense://x"]) == 2
+    assert "scheduler" in capsys.readouterr().err
+    assert main(["run", str(path), "--tail-target", "1.5"]) == 2
+    assert "--tail-target must be in [0.5, 1)" in capsys.readouterr().err
