@@ -10,15 +10,16 @@ age and shared in period t + lag.
 Scalar parameters travel in two arrays, ``par`` (float64) and ``ipar`` (int64), indexed by
 the constants below; ``engine.simulate.KernelInputs`` builds them from a scenario.
 
-Each path draws from its own stream, seeded from the run's key and the path index only, so
-results do not depend on chunking or threads, and any path can be replayed alone.
+Each path draws from its own streams, seeded from the run's key, the path index, the period
+and the step only, so results do not depend on chunking or threads, any path can be
+replayed alone, and lever settings compared on the same seed share their random numbers.
 """
 
 import numpy as np
 from numba import prange
 
 from engine._jit import jit
-from engine.rng import binomial, poisson, seed_path
+from engine.rng import binomial, poisson, seed_stream
 
 COUNT_VARS = (
     "members",
@@ -327,9 +328,14 @@ def age_and_wait(m, tot, age_up, max_age):
     return aged_out
 
 
+ILLNESS, DEDUCTION, FLOWS = range(3)
+"""Sub-streams of a period (engine.rng.seed_stream): stream = 3 * period + step."""
+
+
 @jit
 def run_path(
-    st,
+    key,
+    path,
     members0,
     hazard,
     approval,
@@ -349,7 +355,12 @@ def run_path(
     totals,
     path_ints,
 ):
-    """Simulate one path over ``counts.shape[0]`` periods, writing its rows of the outputs."""
+    """Simulate one path over ``counts.shape[0]`` periods, writing its rows of the outputs.
+
+    Each period's illness, deductions and flows draw from their own sub-streams of the
+    path, so the numbers of one step do not depend on how many draws another step made.
+    """
+    st = np.empty(4, dtype=np.uint64)
     m = members0.copy()
     tot = np.zeros(m.shape[0], dtype=np.int64)  # members per tenure, kept in step with m
     for w in range(m.shape[0]):
@@ -373,6 +384,7 @@ def run_path(
         if phase == 2:
             continue  # outputs stay zero
         start_members = tot.sum()
+        seed_stream(key, path, 3 * t + ILLNESS, st)
         claims, approved = step_illness(
             st,
             m,
@@ -417,6 +429,7 @@ def run_path(
             ytd += share
             due = share + par[MEMBER_FEE]
             need = due * sharing
+            seed_stream(key, path, 3 * t + DEDUCTION, st)
             if sharing > 0:
                 contributed += due * sharing / (eligible + waiting)
             if prepay > 0.0:
@@ -442,6 +455,7 @@ def run_path(
                 recovered = par[RECOVERY] * shortfall
                 paid = need - shortfall
             # step 7: membership flows, priced on the share just paid
+            seed_stream(key, path, 3 * t + FLOWS, st)
             ratio = due / par[REF_SHARE] if par[REF_SHARE] > 0.0 else 1.0
             before = tot.sum()
             if ipar[EXITS_ON]:
@@ -562,14 +576,13 @@ def run_paths(
     ``money[path, period, var]``, ``totals[path, var]`` and ``path_ints[path, var]``
     (all zeroed first), in parallel over paths."""
     for i in prange(counts.shape[0]):
-        st = np.empty(4, dtype=np.uint64)
-        seed_path(key, first_path + i, st)
         counts[i] = 0
         money[i] = 0.0
         totals[i] = 0.0
         path_ints[i] = 0
         run_path(
-            st,
+            key,
+            first_path + i,
             members0,
             hazard,
             approval,

@@ -130,6 +130,24 @@ def seed_path(key, path, state):
 
 
 @jit
+def seed_stream(key, path, stream, state):
+    """Fill ``state`` with the generator state of sub-stream ``stream`` of one path.
+
+    A pure function of ``(key, path, stream)``: the kernel draws each period's illness,
+    deductions and membership flows from their own sub-streams, so a change that alters
+    the number of draws in one step (a lever, a different membership) leaves the numbers
+    of every other step and period untouched (common random numbers). For fixed key and
+    path, distinct streams map to distinct seeds (the mixing is a bijection).
+    """
+    c = _mix64(_mix64(np.uint64(path) + key[3]) ^ _mix64(np.uint64(stream) + key[2]))
+    for i in range(4):
+        c = c + _GOLDEN
+        state[i] = _mix64(c ^ key[i])
+    if state[0] == _ZERO and state[1] == _ZERO and state[2] == _ZERO and state[3] == _ZERO:
+        state[0] = _ONE
+
+
+@jit
 def next_u64(state):
     """Advance the xoshiro256** state and return the next ``uint64``.
 

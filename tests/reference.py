@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from engine import kernel as K
-from engine.rng import binomial, poisson, seed_path
+from engine.rng import binomial, poisson, seed_stream
 
 
 def seq_sum(x):
@@ -24,7 +24,6 @@ def reference_path(key, path, inputs, scenario):
     """One path as (counts [period, var], money [period, var], totals [var], path_ints [var])."""
     par, ipar = inputs.par, inputs.ipar
     st = np.empty(4, dtype=np.uint64)
-    seed_path(key, np.int64(path), st)
     m = inputs.members0.copy()
     lag, n_elig = int(ipar[K.LAG]), int(ipar[K.N_ELIG])
     share_waiting = bool(ipar[K.WAITING_SHARE])
@@ -57,6 +56,7 @@ def reference_path(key, path, inputs, scenario):
         if phase == 2:
             continue
         start_members = m.sum()
+        seed_stream(key, np.int64(path), np.int64(3 * t + K.ILLNESS), st)
         # illness and audit
         claims = approved = 0
         for w, s, a, c in cells(m[:n_elig]):
@@ -108,6 +108,7 @@ def reference_path(key, path, inputs, scenario):
             ytd += share
             due = share + member_fee
             need = due * sharing
+            seed_stream(key, np.int64(path), np.int64(3 * t + K.DEDUCTION), st)
             if sharing > 0:
                 contributed += due * sharing / (eligible + waiting)
             if prepay > 0:
@@ -135,6 +136,7 @@ def reference_path(key, path, inputs, scenario):
                 shortfall = failures * due
                 recovered = par[K.RECOVERY] * shortfall
                 paid = need - shortfall
+            seed_stream(key, np.int64(path), np.int64(3 * t + K.FLOWS), st)
             ratio = due / par[K.REF_SHARE] if par[K.REF_SHARE] > 0 else 1.0
             before = m.sum()
             if ipar[K.EXITS_ON]:

@@ -217,9 +217,10 @@ def test_round_trip_through_the_engine(tmp_path: Path, capsys: pytest.CaptureFix
     data = to_csv(frame, tmp_path / "xhb.csv")
     out, png = tmp_path / "fitted.toml", tmp_path / "fit.png"
     argv = ["calibrate", str(data), "--plan", "xianghubao", "--out-scenario", str(out)]
-    assert main([*argv, "--plot", str(png)]) == 0
+    # a 99% interval: one fixed-seed dataset misses it with probability 1%, not 5%
+    assert main([*argv, "--level", "0.99", "--plot", str(png)]) == 0
     text = capsys.readouterr().out
-    found = re.search(r"k\s+[\d.]+\s+95% interval ([\d.]+) - ([\d.]+)", text)
+    found = re.search(r"k\s+[\d.]+\s+99% interval ([\d.]+) - ([\d.]+)", text)
     assert found is not None
     low, high = map(float, found.groups())
     assert low <= 0.7 <= high
