@@ -23,6 +23,7 @@ from engine.tail import TailWarning, simulate_tail
 
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per module
+    "engine.policy",
     "engine.report",
     "engine.plotting",
     "engine.io",
