@@ -1,0 +1,1 @@
+"""pytest-benchmark suite, run apart from the tests: ``pytest benchmarks``."""
