@@ -170,6 +170,10 @@ class Calibration:
 # --------------------------------------------------------------------------- reading
 
 
+LARGEST = 1e13
+"""The largest count or amount a cell may hold (members, cases, yuan)."""
+
+
 def _cell(text: str, where: str, whole: bool) -> float:
     """A count (``whole``) or an amount from one cell; NaN when empty."""
     text = text.strip()
@@ -184,6 +188,8 @@ def _cell(text: str, where: str, whole: bool) -> float:
         raise ValueError(f"{where}: {text!r} is not {kind}")
     if value < 0:
         raise ValueError(f"{where}: {text!r} is negative")
+    if value > LARGEST:
+        raise ValueError(f"{where}: {text!r} is above {LARGEST:.0e}, more than any platform")
     return value
 
 
@@ -274,8 +280,10 @@ def read_observations(path: str | Path) -> pd.DataFrame:
     for line, (members, cases) in zip(
         [line for line, _ in rows], frame[["members", "cases"]].to_numpy(), strict=True
     ):
-        if members == 0 and cases > 0:
-            raise ValueError(f"{name} row {line}, column cases: {cases:g} cases with 0 members")
+        if cases > members:
+            raise ValueError(
+                f"{name} row {line}, column cases: {cases:g} cases among {members:g} members"
+            )
     frame.attrs["source"] = name
     return frame
 
@@ -647,7 +655,8 @@ def calibrate(
         bands[(lo, hi)] = _estimate(float(bp[0]), bb, band_mix, q)
 
     # cases by age under the mix at the fitted k, and what they cost
-    by_age = (mix * hazard(q * k.value)).sum(axis=0)
+    with np.errstate(invalid="ignore"):  # ages nobody has, with certain illness: 0 * inf
+        by_age = np.where(mix > 0, mix * hazard(q * k.value), 0.0).sum(axis=0)
     by_age = by_age / by_age.sum()
     cost = preset.case_cost_by_age(tier)
     members_all = frame["members"].to_numpy()

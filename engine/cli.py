@@ -2,11 +2,13 @@
 
 import argparse
 import importlib
+import os
 import sys
 import time
 import unicodedata
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import xarray as xr
@@ -174,8 +176,8 @@ def _simulate(
     """Run as the options say; with ``--tail-target`` the tilted run and its weighted table."""
     common = {"paths": args.paths, "seed": args.seed, "years": args.years, "threads": args.threads}
     if args.tail_target is not None:
-        if not 0.5 <= args.tail_target < 1:
-            raise UsageError(f"--tail-target must be in [0.5, 1), got {args.tail_target}")
+        if not 0.5 < args.tail_target < 1:
+            raise UsageError(f"--tail-target must be in (0.5, 1), got {args.tail_target}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TailWarning)
             ds, table = simulate_tail(scenario, args.tail_target, **common)
@@ -208,8 +210,22 @@ def _simulate(
         raise SystemExit(130) from None
 
 
+def _check_out(out: str | None) -> None:
+    """Refuse an unusable ``--out`` before hours of simulation, not after."""
+    if out is None:
+        return
+    path = Path(out)
+    if path.suffix not in (".nc", ".zarr"):
+        raise UsageError(f"--out {out}: the name must end in .nc (netCDF) or .zarr")
+    if not path.parent.resolve().is_dir():
+        raise UsageError(f"--out {out}: the folder {path.parent} does not exist")
+    if not os.access(path.parent.resolve(), os.W_OK):
+        raise UsageError(f"--out {out}: the folder {path.parent} is not writable")
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     scenario = load_scenario(args.scenario)
+    _check_out(args.out)
     began = time.perf_counter()
     ds, tail_table = _simulate(args, scenario)
     elapsed = time.perf_counter() - began

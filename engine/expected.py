@@ -6,9 +6,10 @@ Two conventions are reported side by side:
   calibration multiplier, ``m`` the risk-class multiplier and ``cost`` a case's cost with
   fees (MODEL.md section 7: 0.001396 * 300,000 * 1.08 = 452.30 yuan).
 * **per period**: ``h * cost`` with the constant hazard ``h = -ln(1 - min(q k m, 1)) / 24``
-  that the simulation uses (MODEL.md section 4, step 1). It is the exact expectation of a
-  simulated period's cost for a static pool; 24 periods of it exceed the annual figure by
-  the factor ``-ln(1 - qkm) / qkm`` (1.0007 at q = 0.0014).
+  that the simulation uses (MODEL.md section 4, step 1), at most one claim per member a
+  period. It is the exact expectation of a simulated period's cost for a static pool; 24
+  periods of it exceed the annual figure by the factor ``-ln(1 - qkm) / qkm`` (1.0007 at
+  q = 0.0014).
 """
 
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ def member_share(
         incidence=q,
         case_cost=cost,
         annual=q * cost,
-        per_period=float(hazard(q)) * cost,
+        per_period=min(float(hazard(q)), 1.0) * cost,
         fixed_fee_annual=12 * plan.tier_fee(tier).per_member_month,
     )
 

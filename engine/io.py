@@ -123,16 +123,21 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = _temporary(path)
     old: Path | None = None
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except OSError as exc:  # name the file the user asked for, not the temporary
+            raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
         if tmp.is_dir() and (path.exists() or path.is_symlink()):
             old = _temporary(path)
             os.replace(path, old)
         try:
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             if old is not None:
                 os.replace(old, path)
                 old = None
+            if isinstance(exc, OSError):
+                raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
             raise
     finally:
         _remove(tmp)

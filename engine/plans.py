@@ -28,7 +28,7 @@ class Band(_Frozen):
 
     min_age: int = Field(ge=0, le=105)
     max_age: int = Field(ge=0, le=105)
-    benefit: float = Field(ge=0, allow_inf_nan=False, description="yuan per approved claim")
+    benefit: float = Field(ge=0, le=1e9, description="yuan per approved claim")
 
 
 class Fee(_Frozen):
@@ -41,8 +41,17 @@ class Fee(_Frozen):
     """
 
     rate: float = Field(0.0, ge=0, le=1, description="fraction added to each case's cost")
-    per_member_month: float = Field(0.0, ge=0, allow_inf_nan=False, description="yuan")
+    per_member_month: float = Field(0.0, ge=0, le=1e6, description="yuan")
     per_case: tuple[tuple[float, float], ...] = ()
+
+    @model_validator(mode="after")
+    def _tiers_are_amounts(self) -> Self:
+        for lowest, fee in self.per_case:
+            if not (0 <= lowest <= 1e9 and 0 <= fee <= 1e9):
+                raise ValueError(
+                    f"per_case: tier ({lowest!r}, {fee!r}) must hold amounts from 0 to 1e9 yuan"
+                )
+        return self
 
     def case_fee(self, benefit: float) -> float:
         """The fixed fee of one case paying ``benefit``."""
@@ -62,7 +71,13 @@ class Tier(_Frozen):
 
     bands: tuple[Band, ...] = Field(min_length=1)
     fee: Fee | None = None
-    prepayment: float | None = Field(None, ge=0, allow_inf_nan=False)
+    prepayment: float | None = Field(None, ge=0, le=1e6)
+
+    @model_validator(mode="after")
+    def _prepayment_is_a_real_amount(self) -> Self:
+        if self.prepayment is not None and 0 < self.prepayment < 0.01:
+            raise ValueError(f"prepayment: {self.prepayment!r} must be 0 or at least 0.01 yuan")
+        return self
 
 
 class Plan(_Frozen):
@@ -76,11 +91,11 @@ class Plan(_Frozen):
     cap_per_period: float = Field(math.inf, ge=0, description="yuan per member per period")
     cap_per_year: float = Field(math.inf, ge=0, description="yuan per member per calendar year")
     waiting_days: int = Field(0, ge=0, le=3650)
-    prepayment: float = Field(0.0, ge=0, allow_inf_nan=False, description="yuan per member")
+    prepayment: float = Field(0.0, ge=0, le=1e6, description="yuan per member")
     min_balance: float = Field(
-        0.0, ge=0, allow_inf_nan=False, description="prepay plans: top up below this balance"
+        0.0, ge=0, le=1e6, description="prepay plans: top up below this balance"
     )
-    min_members: int = Field(0, ge=0)
+    min_members: int = Field(0, ge=0, le=10_000_000_000)
     min_age: int = Field(0, ge=0, le=105)
     max_age: int = Field(59, ge=0, le=105)
     members_2020: int = Field(0, ge=0, description="published membership, August 2020")
@@ -88,6 +103,8 @@ class Plan(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if 0 < self.prepayment < 0.01:
+            raise ValueError(f"prepayment: {self.prepayment!r} must be 0 or at least 0.01 yuan")
         if self.min_age > self.max_age:
             raise ValueError(f"min_age {self.min_age} is above max_age {self.max_age}")
         for name, tier in self.tiers.items():

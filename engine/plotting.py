@@ -883,12 +883,22 @@ def cmd_plot(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _dpi(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 10 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"--dpi must be a number from 10 to 1000, got {text!r}")
+    return value
+
+
 def add_command(subparsers: Any) -> None:
     """Register ``huzhu plot RESULT --kind KIND -o FILE.png``."""
     p = subparsers.add_parser("plot", help="draw a figure of a saved result")
     p.add_argument("result", help="a result file (.nc or .zarr)")
     p.add_argument("--kind", required=True, choices=list(KINDS))
     p.add_argument("-o", "--out", required=True, help="image file (.png, .svg, .pdf)")
-    p.add_argument("--dpi", type=float, default=100)
+    p.add_argument("--dpi", type=_dpi, default=100, help="dots per inch, 10 to 1000")
     p.add_argument("--stat", choices=list(STATS), help="heatmap statistic")
     p.set_defaults(func=cmd_plot)

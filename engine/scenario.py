@@ -7,6 +7,7 @@ Problems are reported all at once, each naming the field, the value and what is 
 
 import datetime as dt
 import math
+import reprlib
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -138,8 +139,8 @@ class Growth(_Section):
     def _curve_has_its_values(self) -> Self:
         if self.curve == "table" and not self.table:
             raise ValueError("growth.table: curve 'table' needs a non-empty table of joiners")
-        if any(not (math.isfinite(x) and x >= 0) for x in self.table):
-            raise ValueError("growth.table: every entry must be a finite number >= 0")
+        if any(not (math.isfinite(x) and 0 <= x <= 1e9) for x in self.table):
+            raise ValueError("growth.table: every entry must be a number from 0 to 1e9")
         return self
 
 
@@ -168,16 +169,16 @@ class Termination(_Section):
     """Closure: below ``min_members`` sharing members (default: the plan's minimum) the plan
     announces closure; sharing stops and after ``notice_periods`` the plan ends."""
 
-    min_members: int | None = Field(None, ge=0)
+    min_members: int | None = Field(None, ge=0, le=10_000_000_000)
     notice_periods: int = Field(2, ge=0, le=48)
 
 
 class Platform(_Section):
     """The platform's costs (its revenue is the management fees)."""
 
-    fixed_cost: float = Field(0.0, ge=0, allow_inf_nan=False, description="yuan per period")
-    cost_per_case: float = Field(0.0, ge=0, allow_inf_nan=False, description="per claim")
-    cost_per_joiner: float = Field(0.0, ge=0, allow_inf_nan=False, description="per new member")
+    fixed_cost: float = Field(0.0, ge=0, le=1e12, description="yuan per period")
+    cost_per_case: float = Field(0.0, ge=0, le=1e9, description="per claim")
+    cost_per_joiner: float = Field(0.0, ge=0, le=1e6, description="per new member")
 
 
 class Policy(_Section):
@@ -192,13 +193,13 @@ class Policy(_Section):
     Stricter underwriting is ``selection.underwriting``.
     """
 
-    reserve: float = Field(0.0, ge=0, allow_inf_nan=False)
-    reserve_trigger: float = Field(0.0, ge=0, allow_inf_nan=False)
+    reserve: float = Field(0.0, ge=0, le=1e13)
+    reserve_trigger: float = Field(0.0, ge=0, le=1e9)
     reserve_rate: float = Field(0.0, ge=0, le=1)
     max_share: float = Field(math.inf, ge=0)
     min_launch_members: int = Field(0, ge=0)
     transfer_at_closure: bool = False
-    transfer_cost: float = Field(0.0, ge=0, allow_inf_nan=False)
+    transfer_cost: float = Field(0.0, ge=0, le=1e7)
 
 
 class Scenario(_Section):
@@ -227,7 +228,7 @@ class Scenario(_Section):
     def _consistent(self) -> Self:
         mixes = [k for k, v in MANIFEST.items() if not v.diseases]
         problems = [
-            f"{field}: {value!r} is unknown; valid: {', '.join(valid)}"
+            f"{field}: {_short(value)} is unknown; valid: {', '.join(valid)}"
             for field, value, valid in (
                 ("tier", self.tier, list(self.plan.tiers)),
                 ("incidence.table", self.incidence.table, list(INCIDENCE_SETS)),
@@ -236,7 +237,18 @@ class Scenario(_Section):
             )
             if value not in valid
         ]
+        if self.periods < 1:
+            problems.append(
+                f"run.years: {self.run.years:g} holds no period; at least 1/24 of a year"
+            )
         plan = self.plan
+        if self.tier in plan.tiers:
+            exponent = abs(self.run.tilt) * float(plan.case_cost_by_age(self.tier).max())
+            if exponent > 15:
+                problems.append(
+                    f"run.tilt: {self.run.tilt:g} multiplies claim rates by exp({exponent:.0f}); "
+                    "|tilt| x the largest case cost must be at most 15"
+                )
         caps = (plan.cap_per_case, plan.cap_per_period, plan.cap_per_year)
         if any(math.isnan(c) for c in caps):
             problems.append("plan: caps must be numbers >= 0 or inf, not nan")
@@ -276,12 +288,27 @@ class Scenario(_Section):
         return scenario_from_dict(data)
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 3, 60, 60, 6, 6
+
+
+def _short(value: Any) -> str:
+    """A bounded, one-line repr of a user's value (deep or huge inputs are cut)."""
+    try:
+        return _SHORT.repr(value)
+    except RecursionError:
+        return "<nested too deeply>"
+
+
 def _format(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"])
+    where = ".".join(
+        str(part) if str(part).isidentifier() or isinstance(part, int) else _short(part)
+        for part in error["loc"]
+    )
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in ("missing", "value_error"):
         return f"{where}: {message}" if where else message
-    return f"{where}: {message} (got {error['input']!r})"
+    return f"{where}: {message} (got {_short(error['input'])})"
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
@@ -294,14 +321,15 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
     plan = data.get("plan")
     if not isinstance(plan, dict):
         raise ScenarioError(
-            [f"plan: a [plan] table naming a preset is required (got {plan!r})"], source
+            [f"plan: a [plan] table naming a preset is required (got {_short(plan)})"], source
         )
     if "preset" in plan:
         plan = dict(plan)
         preset = plan.pop("preset")
-        if preset not in PLANS:
+        if not isinstance(preset, str) or preset not in PLANS:
             raise ScenarioError(
-                [f"plan.preset: unknown plan {preset!r}; valid plans: {', '.join(PLANS)}"], source
+                [f"plan.preset: unknown plan {_short(preset)}; valid plans: {', '.join(PLANS)}"],
+                source,
             )
         data["preset"] = preset
         data["tier"] = plan.pop("tier", next(iter(PLANS[preset].tiers)))
@@ -324,6 +352,10 @@ def load_scenario(path: str | Path) -> Scenario:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScenarioError(["file not found"], str(path)) from None
+    except OSError as exc:
+        raise ScenarioError([f"cannot read the file ({exc.strerror})"], str(path)) from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ScenarioError([f"not a valid TOML file ({exc})"], str(path)) from None
+    except RecursionError:
+        raise ScenarioError(["not a valid TOML file (nested too deeply)"], str(path)) from None
     return scenario_from_dict(data, str(path))

@@ -1,5 +1,6 @@
 """The one orchestrator: scenario -> arrays -> kernel -> labelled results."""
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import xarray as xr
 
 from engine import kernel, streaming
 from engine.checkpoint import Checkpoint
+from engine.checks import check_finite
 from engine.expected import hazard as annual_to_hazard
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import build_dataset, build_stream_dataset
@@ -400,6 +402,8 @@ def simulate(
     if not all(0 <= q <= 1 for q in quantiles):
         raise ValueError(f"quantiles must lie in [0, 1], got {quantiles}")
     scenario = resolve(scenario, paths, seed, years)
+    if mode == "full":
+        _check_memory(scenario)
     store = Checkpoint(checkpoint, scenario, first_path, mode) if checkpoint else None
     collector = FullCollector() if mode == "full" else StreamingCollector(quantiles)
     previous = numba.get_num_threads()
@@ -416,4 +420,19 @@ def simulate(
                 progress(stop - first)
     finally:
         numba.set_num_threads(previous)
-    return collector.finish(scenario, first_path)
+    ds = collector.finish(scenario, first_path)
+    check_finite(ds)
+    return ds
+
+
+def _check_memory(scenario: Scenario) -> None:
+    """Refuse a full-mode run whose path x period arrays cannot fit in this machine's memory."""
+    per_path = scenario.periods * (len(kernel.COUNT_VARS) + len(kernel.MONEY_VARS)) * 8
+    need = 2 * scenario.run.paths * per_path  # the chunks, then the joined arrays
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > 0.8 * have:
+        raise ValueError(
+            f"paths: {scenario.run.paths:,} paths x {scenario.periods} periods need about "
+            f"{need / 2**30:,.0f} GiB in full mode, more than this machine's "
+            f"{have / 2**30:,.0f} GiB: use mode='streaming' (--mode streaming) or fewer paths"
+        )

@@ -264,7 +264,7 @@ BAD = [
         r"row 3, column period: 2020-01-01 does not come after the row above \(2020-01-15\)",
     ),
     (HEADER + "2020-01-01,5\n", r"bad\.csv row 2: 2 cells, but the header has 3 columns"),
-    (HEADER + "2020-01-01,0,4\n", r"row 2, column cases: 4 cases with 0 members"),
+    (HEADER + "2020-01-01,0,4\n", r"row 2, column cases: 4 cases among 0 members"),
     (
         "period,members,cases,paid\n2020-01-01,5,1,lots\n",
         r"row 2, column paid: 'lots' is not a number",

@@ -1,11 +1,13 @@
 """Extreme sizes and I/O failures: every case gives a correct, documented result or a clear
 error, and money is conserved in every run (``engine.checks.check_result``).
 
-Sizes: 0, 1, 10^9 and 10^10 members; no incidence and certain incidence; horizons of 0 and 50
-years; a single path; caps of 0 and infinity; every bounded scenario field at both of its
-bounds (and beyond them). Command line: out-of-range ``--paths``, ``--years``, ``--seed``,
-``--threads``. I/O: a missing folder, a folder that refuses writes, a full disk; no partial
-file is ever left under the final name. Bugs found are pinned by ``xfail(strict=True)`` tests.
+Sizes: 0, 1, 10^9 and 10^10 members; no incidence and certain incidence; horizons shorter
+than a period (refused) and of 50 years; a single path; caps of 0 and infinity; every bounded
+scenario field at both of its bounds (and beyond them); the strongest tilt; a run too large
+for memory. Command line: out-of-range ``--paths``, ``--years``, ``--seed``, ``--threads``,
+``--tail-target``, ``--out`` and ``plot --dpi``. I/O: a missing folder, a folder that refuses
+writes, a full disk; no partial file is ever left under the final name, and a failed write
+names the file asked for.
 """
 
 import contextlib
@@ -175,19 +177,35 @@ def test_certain_incidence_at_all_ages_of_a_standard_plan() -> None:
 # --------------------------------------------------------------------------- horizons
 
 
-@pytest.mark.parametrize("years", [0, 0.01])
-def test_horizon_shorter_than_a_period_gives_an_empty_result(years: float) -> None:
-    """Current behaviour, pinned: the horizon rounds to 0 periods and the result has an
-    empty period dimension, per-path totals of 0 and no closure."""
-    ds = run(run={"years": years})
-    assert ds.sizes["period"] == 0 and ds.sizes["path"] == 50
-    assert (ds["liability_pv"] == 0).all() and (ds["closure_period"] == -1).all()
-    assert summary(ds).loc[("liability_pv", "mean"), "estimate"] == 0
+@pytest.mark.parametrize("years", [0, 0.01, 1 / 48 - 1e-9])
+def test_horizon_shorter_than_a_period_is_refused(years: float) -> None:
+    """A horizon that rounds to 0 periods holds nothing to simulate: refused, in the scenario
+    and as a ``simulate`` override."""
+    message = f"run.years: {years:g} holds no period; at least 1/24 of a year"
+    with pytest.raises(ScenarioError) as info:
+        make_scenario(run={"years": years})
+    assert info.value.problems == [message]
+    with pytest.raises(ScenarioError) as info:
+        simulate(make_scenario(), paths=2, years=years)
+    assert info.value.problems == [message]
 
 
-def test_horizon_of_zero_years_at_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    assert engine.cli.main(["run", SCENARIO, "--paths", "2", "--years", "0"]) == 0
-    assert "2 paths x 0 periods" in capsys.readouterr().out
+@pytest.mark.parametrize("years", [0.03, 1 / 24])
+def test_horizon_of_one_period(years: float) -> None:
+    ds = run(run={"years": years}, paths=2)
+    assert ds.sizes["period"] == 1
+    assert_members_accounted(ds, 100_000)
+    assert not summary(ds).empty
+
+
+@pytest.mark.parametrize("years", ["0", "0.01"])
+def test_horizon_shorter_than_a_period_at_the_cli(years: str) -> None:
+    with mock.patch.object(SIM, "run_chunk", side_effect=Simulated):
+        code, out, err = cli(["run", SCENARIO, "--paths", "2", "--years", years])
+    assert (code, out) == (2, "")
+    assert err == (
+        f"error: scenario: run.years: {float(years):g} holds no period; at least 1/24 of a year\n"
+    )
 
 
 def test_fifty_years() -> None:
@@ -273,20 +291,8 @@ def _bounded_fields() -> list[tuple[tuple[str, ...], Any, Any]]:
 
 
 BOUNDED = _bounded_fields()
-EDGE_BUGS = {
-    (("run", "tilt"), 1e-3): "kernel: tilted Poisson mean overflows int64 (see test below)",
-}
-"""Bounds that expose a bug pinned elsewhere in this file."""
-
 EDGES = [
-    pytest.param(
-        path,
-        value,
-        id=f"{'.'.join(path)}={value:g}",
-        marks=[pytest.mark.xfail(strict=True, reason=EDGE_BUGS[(path, value)])]
-        if (path, value) in EDGE_BUGS
-        else [],
-    )
+    pytest.param(path, value, id=f"{'.'.join(path)}={value:g}")
     for path, lo, hi in BOUNDED
     for value in (lo, hi)
     if value is not None
@@ -327,17 +333,34 @@ def test_every_field_at_its_bounds_runs_or_is_refused_naming_it(
             check_result(simulate(scenario, paths=2, years=min(scenario.run.years, 2.0)))
 
 
-@pytest.mark.xfail(strict=True, reason="rng.poisson casts a mean above 2**63 to int64")
-def test_a_strong_tilt_keeps_counts_whole() -> None:
-    """run.tilt = 3e-4 per yuan (a third of the largest accepted) multiplies a 324,000-yuan
-    case's Poisson mean by exp(97): once joiners leave the waiting period their draw
-    overflows int64 and counts turn hugely negative. Fix: in kernel.step_illness take
-    k = n when the tilted mean is far above n (or saturate rng.poisson), and bound
-    |tilt| x the largest case cost in Run."""
-    scenario = make_scenario(run={"tilt": 3e-4}, growth={"curve": "constant", "joiners": 1000})
-    ds = simulate(scenario, paths=2)
+TILT_LIMIT = 15
+"""The largest |tilt| x case cost accepted: claim rates are multiplied by at most exp(15)."""
+
+
+@pytest.mark.parametrize("tilt", [3e-4, 1e-3, -1e-3])
+@pytest.mark.parametrize("preset", ["xianghubao", "kangai", "shuidi"])
+def test_a_tilt_too_strong_for_the_case_costs_is_refused(preset: str, tilt: float) -> None:
+    """|tilt| x the largest case cost above 15 would overflow the tilted Poisson means (at
+    3e-4 per yuan a 324,000-yuan case's mean is multiplied by exp(97)): refused up front."""
+    with pytest.raises(ScenarioError) as info:
+        make_scenario(preset=preset, run={"tilt": tilt})
+    (problem,) = info.value.problems
+    assert problem.startswith(f"run.tilt: {tilt:g} multiplies claim rates by exp(")
+    assert problem.endswith("|tilt| x the largest case cost must be at most 15")
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_strongest_accepted_tilt_keeps_counts_whole(sign: int) -> None:
+    """At |tilt| x the largest case cost = 15 the run is healthy: whole, non-negative counts
+    and conserved money, with joiners leaving the waiting period."""
+    largest = float(make_scenario().plan.case_cost_by_age("standard").max())
+    tilt = sign * TILT_LIMIT / largest
+    kwargs: dict[str, Any] = {"growth": {"curve": "constant", "joiners": 1000}, "paths": 2}
+    ds = run(run={"tilt": tilt}, **kwargs)
     assert (ds["claims"] >= 0).all() and (ds["members"] >= 0).all()
-    check_result(ds)
+    assert_members_accounted(ds, 100_000)
+    with pytest.raises(ScenarioError, match=r"run\.tilt"):
+        make_scenario(run={"tilt": math.nextafter(tilt, sign * math.inf)})
 
 
 OUTSIDE = [
@@ -392,6 +415,8 @@ BAD_OPTIONS = [
     ("--years", "nan"),
     ("--years", "inf"),
     ("--years", "1e308"),
+    ("--years", "0"),
+    ("--years", "0.01"),
     ("--seed", "-1"),
     ("--seed", "1.5"),
     ("--threads", "0"),
@@ -421,15 +446,35 @@ def test_huge_seed_is_accepted_and_recorded() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="no memory estimate: 10^8 paths x 2400 periods pass validation"
+TOO_LARGE = re.compile(
+    r"paths: 100,000,000 paths x 2400 periods need about [\d,]+ GiB in full mode, more than "
+    r"this machine's [\d,]+ GiB: use mode='streaming' \(--mode streaming\) or fewer paths"
 )
+
+
 def test_a_run_too_large_for_memory_is_refused_before_it_starts() -> None:
-    """10^8 paths x 100 years is ~50 TB of path x period arrays; refuse it up front."""
+    """10^8 paths x 100 years is ~100 TB of path x period arrays; refuse it up front."""
     argv = ["run", SCENARIO, "--paths", "100000000", "--years", "100"]
     with mock.patch.object(SIM, "run_chunk", side_effect=Simulated):
-        code, _, err = cli(argv)
-    assert code == 2 and "paths" in err
+        code, out, err = cli(argv)
+    assert (code, out) == (2, "")
+    assert_one_line(err)
+    assert err.startswith("error: ") and TOO_LARGE.fullmatch(err[len("error: ") : -1]), err
+    with (
+        mock.patch.object(SIM, "run_chunk", side_effect=Simulated),
+        pytest.raises(ValueError) as info,
+    ):
+        simulate(make_scenario(), paths=10**8, years=100)
+    assert TOO_LARGE.fullmatch(str(info.value)), info.value
+
+
+def test_a_run_too_large_for_memory_is_allowed_in_streaming_mode() -> None:
+    """Streaming keeps per-period statistics only: the same run gets past the check."""
+    with mock.patch.object(SIM, "run_chunk", side_effect=Simulated), pytest.raises(Simulated):
+        simulate(make_scenario(), paths=10**8, years=100, mode="streaming")
+    argv = ["run", SCENARIO, "--paths", "100000000", "--years", "100", "--mode", "streaming"]
+    with mock.patch.object(SIM, "run_chunk", side_effect=Simulated), pytest.raises(Simulated):
+        cli(argv)
 
 
 # --------------------------------------------------------------------------- I/O failures
@@ -474,59 +519,82 @@ def _refuses_writes(folder: Path) -> bool:
 RUN = ["run", SCENARIO, "--paths", "2", "--years", "0.5"]
 
 
+def out_refused(target: Path) -> str:
+    """``huzhu run --out target`` with simulation replaced: it must be refused first, with
+    exit code 2 and one line; that line is returned."""
+    with mock.patch.object(engine.cli, "simulate", side_effect=Simulated):
+        code, out, err = cli([*RUN, "--out", str(target)])
+    assert (code, out) == (2, ""), err
+    assert_one_line(err)
+    assert err.startswith(f"error: --out {target}: ") and ".partial" not in err
+    return err
+
+
 def test_out_in_a_missing_folder_fails_cleanly(tmp_path: Path) -> None:
     target = tmp_path / "missing" / "x.nc"
     code, _, err = cli([*RUN, "--out", str(target)])
-    assert code != 0
+    assert code == 2
     assert_one_line(err)
-    assert err.startswith("error: ") and "No such file or directory" in err
+    assert err == f"error: --out {target}: the folder {target.parent} does not exist\n"
     assert not target.exists() and not target.parent.exists()
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.xfail(strict=True, reason="the message names the temporary .partial file")
-def test_out_in_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
-    target = tmp_path / "missing" / "x.nc"
-    _, _, err = cli([*RUN, "--out", str(target)])
-    assert str(target.parent) in err and ".partial" not in err
-
-
-@pytest.mark.xfail(strict=True, reason="--out is checked only after the whole simulation")
 def test_out_in_a_missing_folder_is_refused_before_simulating(tmp_path: Path) -> None:
-    target = tmp_path / "missing" / "x.nc"
-    with mock.patch.object(engine.cli, "simulate", side_effect=Simulated):
-        code, _, err = cli([*RUN, "--out", str(target)])
-    assert code != 0 and str(target.parent) in err
+    target = tmp_path / "missing" / "deeper" / "x.zarr"
+    err = out_refused(target)
+    assert f"the folder {target.parent} does not exist" in err
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["x.csv", "x", "x.nc.txt"])
+def test_out_with_another_suffix_is_refused_before_simulating(tmp_path: Path, name: str) -> None:
+    err = out_refused(tmp_path / name)
+    assert err.endswith(": the name must end in .nc (netCDF) or .zarr\n")
+    assert leftovers(tmp_path) == []
 
 
 def test_out_is_an_existing_folder(tmp_path: Path) -> None:
-    (tmp_path / "taken").mkdir()
-    code, _, err = cli([*RUN, "--out", str(tmp_path / "taken")])
-    assert code != 0
+    """``--out taken.nc`` where taken.nc is a folder: the rename onto it fails, and the
+    message names the file asked for, not the temporary one."""
+    target = tmp_path / "taken.nc"
+    target.mkdir()
+    code, out, err = cli([*RUN, "--out", str(target)])
+    assert code == 1 and "wrote" not in out
     assert_one_line(err)
-    assert leftovers(tmp_path) == ["taken"] and leftovers(tmp_path / "taken") == []
+    assert err.startswith(f"error: [Errno {errno.EISDIR}] cannot write {target}: "), err
+    assert ".partial" not in err
+    assert leftovers(tmp_path) == ["taken.nc"] and leftovers(target) == []
 
 
-def test_read_only_folder(tmp_path: Path) -> None:
-    """chmod 500 blocks writes, except for root: then the writer is made to fail as the
-    folder would."""
+def test_read_only_folder_is_refused_before_simulating(tmp_path: Path) -> None:
+    """chmod 500 blocks writes, except for root: then ``os.access`` is made to answer as it
+    would for anybody else."""
     folder = tmp_path / "ro"
     folder.mkdir()
     target = folder / "x.nc"
     folder.chmod(0o500)
     try:
         if _refuses_writes(folder):
-            code, _, err = cli([*RUN, "--out", str(target)])
+            err = out_refused(target)
         else:  # root ignores the mode
-            denied = PermissionError(errno.EACCES, "Permission denied", str(target))
-            with failing_writer(denied):
-                code, _, err = cli([*RUN, "--out", str(target)])
+            with mock.patch.object(engine.cli.os, "access", return_value=False):
+                err = out_refused(target)
     finally:
         folder.chmod(0o700)
-    assert code != 0
-    assert_one_line(err)
-    assert "Permission denied" in err
+    assert err.endswith(f": the folder {folder} is not writable\n")
     assert leftovers(folder) == []
+
+
+def test_folder_that_refuses_the_write_itself(tmp_path: Path) -> None:
+    """A folder that passes the check but refuses the file (a read-only mount, say)."""
+    target = tmp_path / "x.nc"
+    denied = PermissionError(errno.EACCES, "Permission denied", str(target))
+    with failing_writer(denied):
+        code, out, err = cli([*RUN, "--out", str(target)])
+    assert code == 1 and "wrote" not in out
+    assert err == f"error: [Errno {errno.EACCES}] cannot write {target}: Permission denied\n"
+    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -545,7 +613,7 @@ def test_write_failure_mid_file_leaves_nothing(tmp_path: Path, error: OSError) -
     assert written and written[0] != target  # it wrote to a temporary name
     assert code != 0
     assert_one_line(err)
-    assert error.strerror is not None and error.strerror in err
+    assert error.strerror is not None and f"cannot write {target}: {error.strerror}" in err
     assert "wrote" not in out
     assert leftovers(tmp_path) == []
 
@@ -561,19 +629,36 @@ def test_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == ["x.nc"]
 
 
-@pytest.mark.xfail(strict=True, reason="write_atomic re-raises the OS error of the temp file")
 def test_disk_full_message_names_the_output_file(tmp_path: Path) -> None:
     target = tmp_path / "x.nc"
-    with failing_writer(OSError(errno.ENOSPC, "No space left on device", "ignored")) as written:
+
+    def name_tmp(ds: xr.Dataset, tmp: Path) -> None:
         # the operating system names the file it was writing: the temporary one
-        written.clear()
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
 
-        def name_tmp(ds: xr.Dataset, tmp: Path) -> None:
-            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+    with mock.patch.object(engine.io, "_write_netcdf", name_tmp):
+        code, _, err = cli([*RUN, "--out", str(target)])
+    assert code == 1
+    assert err == f"error: [Errno {errno.ENOSPC}] cannot write {target}: No space left on device\n"
+    assert leftovers(tmp_path) == []
 
-        with mock.patch.object(engine.io, "_write_netcdf", name_tmp):
-            _, _, err = cli([*RUN, "--out", str(target)])
-    assert str(target) in err and ".partial" not in err
+
+def test_write_atomic_names_the_final_path(tmp_path: Path) -> None:
+    target = tmp_path / "x.nc"
+    tried: list[Path] = []
+
+    def full(tmp: Path) -> None:
+        tried.append(tmp)
+        tmp.write_bytes(b"part")
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+
+    with pytest.raises(OSError) as info:
+        engine.io.write_atomic(target, full)
+    assert tried and tried[0] != target
+    assert info.value.errno == errno.ENOSPC
+    assert info.value.strerror == f"cannot write {target}: No space left on device"
+    assert str(tried[0]) not in str(info.value)
+    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("suffix", [".nc", ".zarr"])
@@ -597,9 +682,11 @@ def test_save_failed_rename_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "x.nc"
     with (
         mock.patch.object(engine.io.os, "replace", side_effect=OSError(errno.EXDEV, "cross")),
-        pytest.raises(OSError),
+        pytest.raises(OSError) as info,
     ):
         engine.io.save(ds, target)
+    assert info.value.errno == errno.EXDEV
+    assert info.value.strerror == f"cannot write {target}: cross"
     assert leftovers(tmp_path) == []
 
 
@@ -689,81 +776,86 @@ def test_warnings_are_not_raised_by_extreme_runs() -> None:
         run(members=1, plan={"cap_per_case": math.inf}, incidence={"multiplier": 0})
 
 
-# --------------------------------------------------------------------------- more pinned bugs
+# --------------------------------------------------------------------------- more edges
 
 
-@pytest.mark.xfail(strict=True, reason="kernel: top-up units divide by the prepayment")
-def test_tiny_prepayment_keeps_the_pool_finite() -> None:
-    """A prepayment of 5e-324 yuan (accepted: ge=0) makes ``units = ceil(short / prepay)``
-    infinite in kernel.run_path, so the prepay pool becomes inf. Fix: a minimum prepayment
-    (0 or at least 0.01 yuan) in Plan/Tier, or compute the top-up without the division."""
-    check_result(run(preset="shuidi", plan={"prepayment": 5e-324}, paths=2))
+@pytest.mark.parametrize("where", ["plan", "tier"])
+@pytest.mark.parametrize("prepayment", [5e-324, 0.009])
+def test_a_prepayment_below_a_fen_is_refused(where: str, prepayment: float) -> None:
+    """A prepayment of 5e-324 yuan made the top-up units ``ceil(short / prepay)`` infinite:
+    a prepayment is 0 or at least 0.01 yuan."""
+    plan: dict[str, Any] = {"prepayment": prepayment}
+    if where == "tier":
+        band = {"min_age": 0, "max_age": 59, "benefit": 300_000}
+        plan = {"tiers": {"standard": {"bands": [band], "prepayment": prepayment}}}
+    with pytest.raises(ScenarioError) as info:
+        make_scenario(preset="shuidi", plan=plan)
+    (problem,) = info.value.problems
+    assert problem.endswith(f"prepayment: {prepayment!r} must be 0 or at least 0.01 yuan")
+
+
+def test_the_smallest_prepayment_keeps_the_pool_finite() -> None:
+    """One fen a member, the smallest prepayment accepted: top-ups stay finite counts of
+    units and the pool stays finite."""
+    ds = run(preset="shuidi", plan={"prepayment": 0.01}, paths=2)
+    assert np.isfinite(ds["prepay_pool"]).all() and (ds["prepay_pool"] >= 0).all()
+    assert (ds["prepay_pool"] > 0).any()
 
 
 @pytest.fixture(scope="module")
-def empty_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A saved result with 0 periods (``--years 0``)."""
-    path = tmp_path_factory.mktemp("empty") / "r0.nc"
-    assert cli(["run", SCENARIO, "--paths", "2", "--years", "0", "--out", str(path)])[0] == 0
+def small_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved result of 2 paths and 12 periods."""
+    path = tmp_path_factory.mktemp("small") / "r.nc"
+    assert cli([*RUN, "--out", str(path)])[0] == 0
     return path
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        pytest.param(["plot", "{r}", "--kind", "membership", "-o", "{o}.png"], id="membership"),
-        pytest.param(["report", "{r}", "-o", "{o}.html"], id="report"),
-    ],
-)
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="plotting.membership: x[-1] of 0 dates")
-def test_plot_and_report_of_a_result_with_no_periods(
-    empty_result: Path, tmp_path: Path, argv: list[str]
-) -> None:
-    argv = [a.format(r=empty_result, o=tmp_path / "out") for a in argv]
-    code, _, err = cli(argv)
-    assert code in (0, 2), err
-
-
-@pytest.mark.parametrize(
-    "kind", ["fan_chart", "exceedance", "components", "platform"], ids=lambda k: str(k)
-)
-def test_other_plots_of_a_result_with_no_periods(
-    empty_result: Path, tmp_path: Path, kind: str
-) -> None:
-    code, _, err = cli(["plot", str(empty_result), "--kind", kind, "-o", str(tmp_path / "p.png")])
-    assert code == 0, err
-
-
-@pytest.mark.xfail(strict=True, reason="cli accepts 0.5 but simulate_tail refuses it")
-def test_tail_target_at_its_lowest_accepted_value() -> None:
-    code, _, err = cli([*RUN, "--paths", "20", "--tail-target", "0.5"])
-    assert code == 0 or "--tail-target" in err, err
-
-
-@pytest.mark.parametrize("value", ["nan", "-inf"])
+@pytest.mark.parametrize("value", ["0.5", "1", "0.3", "nan", "-inf"])
 def test_bad_tail_target_names_the_option(value: str) -> None:
-    code, _, err = cli([*RUN, f"--tail-target={value}"])
-    assert code == 2 and "--tail-target" in err
-    assert_one_line(err)
+    """The tail target lies strictly between 0.5 and 1 (simulate_tail refuses 0.5 itself)."""
+    with mock.patch.object(SIM, "run_chunk", side_effect=Simulated):
+        code, out, err = cli([*RUN, f"--tail-target={value}"])
+    assert (code, out) == (2, "")
+    assert err == f"error: --tail-target must be in (0.5, 1), got {float(value)}\n"
 
 
-@pytest.mark.xfail(strict=True, reason="plot --dpi is not checked: matplotlib's message")
-def test_plot_dpi_nan_names_the_option(empty_result: Path, tmp_path: Path) -> None:
-    out = str(tmp_path / "p.png")
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "9", "1001", "-100", "many"])
+def test_plot_dpi_out_of_range_names_the_option(
+    small_result: Path, tmp_path: Path, value: str
+) -> None:
+    out = tmp_path / "p.png"
     code, _, err = cli(
-        ["plot", str(empty_result), "--kind", "fan_chart", "-o", out, "--dpi", "nan"]
+        ["plot", str(small_result), "--kind", "fan_chart", "-o", str(out), f"--dpi={value}"]
     )
-    assert code == 2 and "dpi" in err
+    assert code == 2
+    assert f"argument --dpi: --dpi must be a number from 10 to 1000, got {value!r}" in err
+    assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="expected.member_share: per_period = hazard x cost = inf")
+def test_plot_dpi_at_its_lowest(small_result: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p.png"
+    code, _, err = cli(
+        ["plot", str(small_result), "--kind", "fan_chart", "-o", str(out), "--dpi", "10"]
+    )
+    assert code == 0, err
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
 def test_expected_share_per_period_is_finite_when_illness_is_certain() -> None:
     """q k >= 1 (``huzhu expected --multiplier 1000``): the yearly share is one case's cost,
-    but the per-period share prints as inf. Suggest cost x -expm1(-hazard) (the chance of a
-    claim within the period), which is the cost itself when the claim is certain."""
+    and so is the per-period share, at most one claim per member a period."""
     from engine.expected import member_share
     from engine.plans import get_plan
 
     s = member_share(get_plan("xianghubao"), "standard", 35, "M", multiplier=1000)
     assert s.annual == pytest.approx(324_000)
-    assert math.isfinite(s.per_period)
+    assert s.per_period == s.case_cost == pytest.approx(324_000)
+    usual = member_share(get_plan("xianghubao"), "standard", 35, "M")
+    assert 0 < usual.per_period < usual.annual / 23
+
+
+def test_expected_share_at_the_cli_when_illness_is_certain() -> None:
+    argv = ["expected", "--plan", "xianghubao", "--age", "35", "--sex", "M"]
+    code, out, err = cli([*argv, "--multiplier", "1000"])
+    assert code == 0, err
+    assert "expected share/period 324,000.0000 yuan" in out

@@ -67,7 +67,7 @@ BAD = [
     (HEAD + '[growth]\ncurve = "table"\n', "growth.table: curve 'table' needs a non-empty table"),
     (
         HEAD + "[growth]\ntable = [1, -2]\n",
-        "growth.table: every entry must be a finite number >= 0",
+        "growth.table: every entry must be a number from 0 to 1e9",
     ),
     (
         HEAD + "[exits]\nreference_share = 0\n",
@@ -227,4 +227,4 @@ def test_run_options_that_cannot_go_together(tmp_path, capsys):
     assert main(["run", str(path), "--scheduler", "nonsense://x"]) == 2
     assert "scheduler" in capsys.readouterr().err
     assert main(["run", str(path), "--tail-target", "1.5"]) == 2
-    assert "--tail-target must be in [0.5, 1)" in capsys.readouterr().err
+    assert "--tail-target must be in (0.5, 1)" in capsys.readouterr().err
