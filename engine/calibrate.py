@@ -180,16 +180,18 @@ def _cell(text: str, where: str, whole: bool) -> float:
     if not text:
         return math.nan
     kind = "a whole number" if whole else "a number"
+    shown = repr(text if len(text) <= 40 else text[:37] + "...")
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{where}: {text!r} is not {kind}") from None
+        raise ValueError(f"{where}: {shown} is not {kind}") from None
+    too_big = math.isinf(value) and "inf" not in text.lower()  # digits beyond float range
+    if too_big or value > LARGEST:
+        raise ValueError(f"{where}: {shown} is above {LARGEST:.0e}, more than any platform")
     if not math.isfinite(value) or (whole and value != round(value)):
-        raise ValueError(f"{where}: {text!r} is not {kind}")
+        raise ValueError(f"{where}: {shown} is not {kind}")
     if value < 0:
-        raise ValueError(f"{where}: {text!r} is negative")
-    if value > LARGEST:
-        raise ValueError(f"{where}: {text!r} is above {LARGEST:.0e}, more than any platform")
+        raise ValueError(f"{where}: {shown} is negative")
     return value
 
 

@@ -11,10 +11,9 @@ must then pass ``engine.checks.check_result``.
 The tests at the end hold the edge cases these inputs once broke (unhashable presets, deep
 nesting, huge values in messages, amounts and counts without an upper bound, calibration
 at certain illness, astronomical member counts) to the way they are now refused or run.
-Bugs that remain are pinned there by ``xfail(strict=True)`` tests: the negative-binomial
-fit of calibrate warns on wildly over-dispersed counts (``calibrate_bug`` lets the generated
-calibrate test step over the runs that hit it), and an observations cell beyond the float
-range is called "not a whole number" and quoted whole, however long.
+One bug remains, pinned by an ``xfail(strict=True)`` test: the negative-binomial fit of
+calibrate warns on wildly over-dispersed counts (``calibrate_bug`` lets the generated
+calibrate test step over the runs that hit it).
 """
 
 import contextlib
@@ -1000,19 +999,16 @@ def test_astronomical_member_counts_are_refused(tmp_path: Path, members: str) ->
     )
 
 
-@pytest.mark.xfail(strict=True, reason="calibrate._cell: a count beyond float range is inf")
 def test_a_count_beyond_the_float_range_is_called_too_large(tmp_path: Path) -> None:
-    """A 400-digit count is a whole number too large for any platform, but ``float`` makes
-    it inf and ``_cell`` checks finiteness first: "'999...9' is not a whole number"."""
+    """A 400-digit count is a whole number too large for any platform (``float`` makes it
+    inf): it is called too large, not "not a whole number"."""
     with pytest.raises(ValueError) as info:
         read_observations(_members_column(tmp_path, "9" * 400))
     assert str(info.value).endswith("is above 1e+13, more than any platform")
 
 
-@pytest.mark.xfail(strict=True, reason="calibrate._cell quotes the cell's text whole")
 def test_a_huge_cell_gives_a_short_message(tmp_path: Path) -> None:
-    """A 100,000-character cell is quoted whole (``{text!r}``) in the message: the
-    observations' messages are not cut like the scenario's."""
+    """A 100,000-character cell is cut in the message, like the scenario's values."""
     with pytest.raises(ValueError) as info:
         read_observations(_members_column(tmp_path, "1" * 100_000))
     assert str(info.value).startswith("obs.csv row 2, column members: ")
