@@ -393,14 +393,17 @@ def _newton(
             break
         with np.errstate(over="ignore"):
             mu = np.exp(offset + p[0] + p[1] * x)
-        d, w = (
-            (mu - c, mu)
-            if math.isinf(r)
-            else (r * (mu - c) / (r + mu), r * mu * (r + c) / (r + mu) ** 2)
-        )
+        if math.isinf(r):
+            d, w = mu - c, mu
+        else:  # r (mu - c) / (r + mu) and r mu (r + c) / (r + mu)^2, without overflow
+            share = 1.0 / (1.0 + r / mu)  # mu / (r + mu), 1 when mu overflows
+            d = r * (share - c / (r + mu))
+            w = (r + c) * share * (r / (r + mu))
         cols = [np.ones_like(x), x]
         g = np.array([(cols[i] * d).sum() for i in free])
         h = np.array([[(cols[i] * cols[j] * w).sum() for j in free] for i in free])
+        if not np.all(np.isfinite(g)) or not np.all(np.isfinite(h)) or not h[0, 0] > 0:
+            break  # the likelihood is flat or out of range here: keep the best point so far
         if len(free) == 1:
             step = g / h[0]
         else:
