@@ -357,6 +357,14 @@ class Scenario(_Section):
             if value not in valid
         ]
         problems += self._mix_problems()
+        start = self.run.start
+        dated = [("termination.announce_on", self.termination.announce_on)]
+        dated += [(f"events[{i}].date", e.date) for i, e in enumerate(self.events)]
+        problems += [
+            f"{field}: {day} is before run.start {start}"
+            for field, day in dated
+            if day is not None and day < start
+        ]
         if self.periods < 1:
             problems.append(
                 f"run.years: {self.run.years:g} holds no period; at least 1/24 of a year"
@@ -396,7 +404,7 @@ class Scenario(_Section):
             try:
                 weights = age_weights(mix)
             except (KeyError, ValueError) as exc:
-                problems.append(f"{field}: {str(exc).strip(chr(34) + chr(39))}")
+                problems.append(f"{field}: {exc.args[0]}")
                 continue
             outside = weights[(AGES < plan.min_age) | (AGES > plan.max_age)].sum()
             if not isinstance(mix, str) and outside > 0:
@@ -404,18 +412,25 @@ class Scenario(_Section):
                     f"{field}: {outside:.3g} of the weight lies outside the plan's ages "
                     f"{plan.min_age}-{plan.max_age}"
                 )
-        factors, mix = self.incidence.duration_factors, self.population.duration_mix
-        if mix is not None:
-            if len(mix) != len(factors):
+        factors, years = self.incidence.duration_factors, self.population.duration_mix
+        if years is not None:
+            if len(years) != len(factors):
                 problems.append(
-                    f"population.duration_mix: {len(mix)} shares for {len(factors)} "
+                    f"population.duration_mix: {len(years)} shares for {len(factors)} "
                     "incidence.duration_factors; give one share per factor"
                 )
-            elif any(not (0 <= w <= 1) for w in mix) or not math.isclose(sum(mix), 1.0):
+            elif any(not (0 <= w <= 1) for w in years) or not math.isclose(sum(years), 1.0):
                 problems.append(
-                    f"population.duration_mix: shares {_short(mix)} must lie in [0, 1] and "
-                    f"sum to 1 (they sum to {sum(mix):g})"
+                    f"population.duration_mix: shares {_short(years)} must lie in [0, 1] and "
+                    f"sum to 1 (they sum to {sum(years):g})"
                 )
+            entry = self.selection.audit_window_periods + plan.waiting_periods
+            problems += [
+                f"population.duration_mix: policy year {y + 1} (share {w:g}) lies inside the "
+                f"first {entry} periods (waiting and audit window), where no member is seasoned"
+                for y, w in enumerate(years[:-1])
+                if w > 0 and entry >= 24 * (y + 1)
+            ]
         return problems
 
     def _check_events(self) -> None:
@@ -473,7 +488,7 @@ class Scenario(_Section):
 
 
 def _set_dotted(data: dict[str, Any], parts: list[str], value: Any, where: str) -> None:
-    node = data
+    node: Any = data
     for part in parts[:-1]:
         node = node.get(part) if isinstance(node, dict) else None
         if not isinstance(node, dict):

@@ -112,7 +112,7 @@ CASES = {
             },
         ],
         **FLOWS,
-    ),  # fmt: skip
+    ),
     "hazard-prepay-duration": make_scenario(
         "shuidi",
         members=60_000,
@@ -181,10 +181,15 @@ def _check_money_and_caps(ds, scenario):
     plan = scenario.plan
     fee = plan.tier_fee(scenario.tier).per_member_month / 2
     inflow = ds.benefits + ds.fees
-    outflow = ds.members_paid + ds.backstop + ds.shortfall + ds.reserve_draw
+    # in an unpaid notice the platform pays each period's benefits and fees as run-off
+    unpaid = ds.runoff.where((ds.active == 0) & (inflow > 0), 0.0)
+    outflow = ds.members_paid + ds.backstop + ds.shortfall + ds.reserve_draw + unpaid
     np.testing.assert_allclose(outflow, inflow, rtol=1e-12, atol=1e-6)
     np.testing.assert_allclose(
-        ds.members_paid, (ds.share_post + fee) * ds.sharing - ds.shortfall, rtol=1e-12, atol=1e-6
+        ds.members_paid.where(ds.active == 1, 0.0),
+        ((ds.share_post + fee) * ds.sharing - ds.shortfall).where(ds.active == 1, 0.0),
+        rtol=1e-12,
+        atol=1e-6,
     )
     tol, rel = 1e-12, 1 + 1e-12  # sums of per-case shares round differently from a product
     assert (ds.share_post <= plan.cap_per_period * rel + tol).all()
