@@ -20,7 +20,7 @@ from engine.plans import PLANS, get_plan
 from engine.progress import progress_bar
 from engine.results import VARIABLES, closure_summary, summary, tail_components
 from engine.scenario import Scenario, ScenarioError, load_scenario
-from engine.simulate import simulate
+from engine.simulate import mean_age, simulate
 from engine.tail import TailWarning, simulate_tail
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -231,7 +231,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     elapsed = time.perf_counter() - began
     print(
         f"{scenario.name}: {scenario.plan.name} ({scenario.preset or scenario.plan.pinyin}), "
-        f"tier {scenario.tier}, {scenario.population.members:,} members"
+        f"tier {scenario.tier}, {scenario.population.members:,} members, "
+        f"mean age {mean_age(scenario):.1f}"
     )
     print(
         f"{ds.sizes['path']:,} paths x {ds.sizes['period']} periods "

@@ -67,6 +67,7 @@ MONEY_VARS = (
     "reserve",
     "arrears",
     "written_off",
+    "notice_paid",
 )
 """Per path and period amounts (yuan), in the order of the kernel's ``money`` output."""
 
@@ -699,7 +700,7 @@ def run_path(
         eligible, waiting = tenure_sums(tot, n_elig)
         sharing = eligible + waiting if ipar[WAITING_SHARE] else eligible
         share = backstop = shortfall = recovered = runoff = paid = reserve_draw = 0.0
-        written = 0.0
+        written = notice_paid = 0.0
         failures = lapses = joiners = exits = deaths = removed = 0
         due = 0.0
         unpaid = phase == 1 and not pay_notice
@@ -715,7 +716,7 @@ def run_path(
                 runoff = benefits
                 benefits = cost = 0.0
             else:  # the platform pays the cases in full, fees included
-                runoff = benefits + (cost - benefits + p[MEMBER_FEE] * sharing)
+                notice_paid = benefits + (cost - benefits + p[MEMBER_FEE] * sharing)
         else:
             cases, benefits, cost, share, backstop = share_cases(
                 pending[t % (lag + 1)], ben, cc, sharing, p[CAP_CASE]
@@ -824,6 +825,8 @@ def run_path(
             owed[:] = 0.0
 
         liability = backstop + shortfall - recovered + runoff + reserve_draw
+        if unpaid:
+            liability += notice_paid
         revenue = cost - benefits + p[MEMBER_FEE] * sharing
         if not unpaid:
             reserve += p[RESERVE_RATE] * revenue
@@ -838,6 +841,7 @@ def run_path(
             benefits, revenue, cost / sharing if sharing > 0 else 0.0,
             share if sharing > 0 else 0.0, paid, backstop, shortfall, recovered, runoff,
             liability, pool, platform_cost, net, reserve_draw, reserve, owed.sum(), written,
+            notice_paid,
         )  # fmt: skip
         write_period(counts[t], money[t], v, ints, discount[t], totals)
         totals[4] += due if sharing > 0 else 0.0

@@ -42,7 +42,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "runoff": ("yuan", "benefits the platform pays alone after closure is announced"),
     "liability": (
         "yuan",
-        "platform liability: backstop + shortfall - recovered + runoff + reserve draws",
+        "platform liability: backstop + shortfall - recovered + runoff + reserve draws "
+        "+ notice_paid",
     ),
     "prepay_pool": ("yuan", "prepaid balances held by the custodian, end of period"),
     "revenue": ("yuan", "platform revenue: the management fees"),
@@ -73,6 +74,11 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "removed": ("members", "members removed after remove_after failed deductions in a row"),
     "arrears": ("yuan", "arrears advanced by the platform and still owed, end of period"),
     "written_off": ("yuan", "arrears written off (not paid back, or of members who left)"),
+    "notice_paid": (
+        "yuan",
+        "unpaid notice (members_pay_notice = false): the notice period's benefits and fees, "
+        "paid by the platform",
+    ),
 }
 """Every output variable: (units, description)."""
 

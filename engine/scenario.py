@@ -22,7 +22,14 @@ from pydantic import (
 )
 
 from engine.plans import PLANS, Plan
-from engine.tables import AGES, INCIDENCE_SETS, AgeMix, age_weights, read_age_csv
+from engine.tables import (
+    AGES,
+    INCIDENCE_SETS,
+    MANIFEST,
+    AgeMix,
+    age_weights,
+    read_age_csv,
+)
 
 
 class ScenarioError(ValueError):
@@ -178,6 +185,9 @@ class Selection(_Section):
             return self.joiner_impaired_share
         return UNDERWRITING[self.underwriting]
 
+
+AGE_MIXES = [name for name, info in MANIFEST.items() if not info.diseases]
+"""The bundled age mixes, by name."""
 
 UNDERWRITING = {"strict": 0.02, "standard": 0.05, "lax": 0.15}
 """Joiners' impaired fraction at the reference share, by underwriting strictness."""
@@ -401,6 +411,9 @@ class Scenario(_Section):
             ("population.age_mix", self.population.age_mix),
             ("growth.age_mix", self.growth.age_mix),
         ):
+            if isinstance(mix, str) and mix not in AGE_MIXES:
+                problems.append(f"{field}: {_short(mix)} is unknown; valid: {', '.join(AGE_MIXES)}")
+                continue
             try:
                 weights = age_weights(mix)
             except (KeyError, ValueError) as exc:

@@ -197,7 +197,7 @@ def reference_path(key, path, inputs, scenario):
         sharing = eligible + waiting if share_waiting else eligible
         share = backstop = shortfall = recovered = runoff = paid = due = reserve_draw = 0.0
         failures = lapses = joiners = exits = deaths = removed = 0
-        written = 0.0
+        written = notice_paid = 0.0
         unpaid = phase == 1 and not pay_notice
         joined = np.zeros(m.shape[1:], dtype=np.int64)
         if phase == 3:
@@ -212,7 +212,7 @@ def reference_path(key, path, inputs, scenario):
         elif phase == 1:  # members pay nothing: the platform pays benefits and fees
             cases, benefits, cost, _, _ = due_cases(t % (lag + 1), 1, np.inf)
             fees = cost - benefits + member_fee * sharing
-            runoff = benefits + fees
+            notice_paid = benefits + fees
         else:
             cases, benefits, cost, share, backstop = due_cases(
                 t % (lag + 1), sharing, par[K.CAP_CASE]
@@ -382,6 +382,8 @@ def reference_path(key, path, inputs, scenario):
             written += seq_sum(owed)
             held[:], owed[:] = 0, 0.0
         liability = backstop + shortfall - recovered + runoff + reserve_draw
+        if unpaid:
+            liability += notice_paid
         revenue = cost - benefits + member_fee * sharing
         if not unpaid:
             reserve += par[K.RESERVE_RATE] * revenue
@@ -425,6 +427,7 @@ def reference_path(key, path, inputs, scenario):
             reserve,
             seq_sum(owed),
             written,
+            notice_paid,
         )
         d = inputs.discount[t]
         totals[:6] += (

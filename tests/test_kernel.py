@@ -181,9 +181,8 @@ def _check_money_and_caps(ds, scenario):
     plan = scenario.plan
     fee = plan.tier_fee(scenario.tier).per_member_month / 2
     inflow = ds.benefits + ds.fees
-    # in an unpaid notice the platform pays each period's benefits and fees as run-off
-    unpaid = ds.runoff.where((ds.active == 0) & (inflow > 0), 0.0)
-    outflow = ds.members_paid + ds.backstop + ds.shortfall + ds.reserve_draw + unpaid
+    # in an unpaid notice the platform pays each period's benefits and fees
+    outflow = ds.members_paid + ds.backstop + ds.shortfall + ds.reserve_draw + ds.notice_paid
     np.testing.assert_allclose(outflow, inflow, rtol=1e-12, atol=1e-6)
     np.testing.assert_allclose(
         ds.members_paid.where(ds.active == 1, 0.0),

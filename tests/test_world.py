@@ -45,6 +45,8 @@ def test_announce_on_closes_every_path_and_the_platform_pays_the_notice_in_full(
     rows = ds.isel(period=notice)
     assert (rows.benefits > 0).all() and (rows.sharing > 0).all()
     np.testing.assert_array_equal(rows.liability, rows.benefits + rows.fees)
+    np.testing.assert_array_equal(rows.notice_paid, rows.liability)
+    assert (ds.notice_paid.sum("period") == rows.notice_paid.sum("period")).all()
     # open periods: what members paid plus the platform's part is benefits + fees
     open_ = ds.isel(period=slice(0, announced + 1))
     np.testing.assert_allclose(
@@ -210,7 +212,7 @@ def test_an_inline_age_mix_gives_its_mean_age(tmp_path):
         ({"18-29": 0.5, "30-39": 0.4}, r"population.age_mix: weights sum to 0.9, not 1"),
         ({"18-29": 0.5, "60-69": 0.5}, r"0.5 of the weight lies outside the plan's ages 0-59"),
         ({"18-x": 1.0}, r"band '18-x' is not 'age' or 'low-high'"),
-        ("cnnic99", r"population.age_mix: unknown age-structure table 'cnnic99'"),
+        ("cnnic99", r"population.age_mix: .cnnic99. is unknown; valid: cnnic44"),
         ("missing.csv", r"cannot read the age-mix file missing.csv"),
     ],
 )
@@ -327,3 +329,17 @@ def test_failure_waves_have_the_stated_spread():
     n = rate.size
     assert abs(rate.mean() - 0.05) < 4 * 0.02 / math.sqrt(n)
     assert abs(rate.std() - 0.02) < 4 * 0.02 / math.sqrt(2 * n) + 0.0003  # binomial noise
+
+
+def test_run_header_gives_the_mean_age(tmp_path, capsys):
+    # bug caught: the header shows the joiners' mix or the table's mean, not the members'
+    from engine.cli import main
+
+    path = tmp_path / "s.toml"
+    bands = ", ".join(f'"{band}" = {w}' for band, w in MIX_344.items())
+    path.write_text(
+        f'[plan]\npreset = "xianghubao"\n[population]\nmembers = 1_000_000\n'
+        f'age_mix = {{ {bands} }}\n[growth]\nage_mix = {{ "18-29" = 1.0 }}\n'
+    )
+    assert main(["run", str(path), "--paths", "2", "--years", "0.1", "--quiet"]) == 0
+    assert "1,000,000 members, mean age 34.4" in capsys.readouterr().out
