@@ -18,6 +18,7 @@ freedom left after the fit measures the over-dispersion; when it is significant 
 intervals are also given widened by it (profile quasi-likelihood).
 """
 
+import csv
 import datetime as dt
 import math
 import tomllib
@@ -96,30 +97,75 @@ def annual_from_published(facts: pd.DataFrame, source: str = "published") -> Ann
     return Annual(rows.sort_index(), milestones, source)
 
 
-def read_annual(path: str, frame: pd.DataFrame) -> Annual:
-    """Annual rows from a table with ``year``, ``cases`` and optional ``members`` (the mean
-    membership of the year, placed at July 1) and ``share`` columns, read as text."""
+ANNUAL_HEADERS = (("year", "cases"), ("date", "metric", "value"))
+"""The columns of the two annual forms: a table by year, or published facts."""
+
+
+def is_annual(path: str | Path) -> bool:
+    """Whether the CSV file's header is one of the annual forms (``ANNUAL_HEADERS``)."""
+    try:
+        with Path(path).open(encoding="utf-8-sig", newline="") as f:
+            header = {h.strip() for h in next(csv.reader(f), [])}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return any(set(form) <= header for form in ANNUAL_HEADERS)
+
+
+def read_annual(path: str | Path) -> Annual:
+    """Annual rows from a CSV file in one of two forms.
+
+    Published facts (``date, metric, value, ...``, as ``engine.tables.published``): see
+    ``annual_from_published``. A table by year: ``year`` and ``cases``, optional ``share``
+    (per member, yuan) and ``members`` (the year's mean membership, placed at July 1 and
+    linear in between; before the first July 1, the first year's members, seasoned).
+
+    Examples
+    --------
+    >>> from importlib import resources
+    >>> data = read_annual(resources.files("engine.tables") / "xianghubao_published.csv")
+    >>> data.rows.index.tolist(), data.source
+    ([2019, 2020], 'xianghubao_published.csv')
+    """
     from engine.calibrate import _cell
 
+    path = Path(path)
+    name = path.name
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"{name}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    if set(ANNUAL_HEADERS[1]) <= set(frame.columns):
+        values = [
+            _cell(v, f"{name} row {i + 2}, column value", False)
+            for i, v in enumerate(frame["value"])
+        ]
+        return annual_from_published(frame.assign(value=values), name)
+    if not set(ANNUAL_HEADERS[0]) <= set(frame.columns):
+        raise ValueError(f"{name} row 1: expected the columns year, cases [, members, share]")
     rows, points = [], {}
-    for i, r in frame.iterrows():
-        where = f"{path} row {int(str(i)) + 2}"
+    for i, r in enumerate(frame.to_dict("records")):
+        where = f"{name} row {i + 2}"
         year = r["year"].strip()
         if not (year.isdigit() and 1900 <= int(year) <= 2200):
             raise ValueError(f"{where}, column year: {year!r} is not a year from 1900 to 2200")
         cases = _cell(r["cases"], f"{where}, column cases", True)
         share = _cell(r.get("share", ""), f"{where}, column share", False)
         members = _cell(r.get("members", ""), f"{where}, column members", True)
-        if cases > 0 and not cases < members and not math.isnan(members):
+        if cases > 0 and not math.isnan(members) and not cases < members:
             raise ValueError(f"{where}, column cases: {cases:g} cases among {members:g} members")
         rows.append((int(year), cases, share))
         if not math.isnan(members):
             points[pd.Timestamp(int(year), 7, 1)] = members
     table = pd.DataFrame(rows, columns=["year", "cases", "share"]).set_index("year")
     if table.index.has_duplicates or not table.index.is_monotonic_increasing:
-        raise ValueError(f"{path}, column year: the years must be increasing")
-    milestones = pd.Series(points, dtype=float) if points else None
-    return Annual(table[table["cases"].notna()], milestones, path)
+        raise ValueError(f"{name}, column year: the years must be increasing")
+    milestones = None
+    if points:
+        first = min(points)
+        points[pd.Timestamp(first.year, 1, 1)] = points[first]
+        milestones = pd.Series(points, dtype=float).sort_index()
+    return Annual(table[table["cases"].notna()], milestones, name)
 
 
 # --------------------------------------------------------------------------- fit
@@ -351,12 +397,7 @@ def calibrate_annual(
     fixed_trend = 0.0 if trend else float(getattr(scenario.incidence, "trend_per_year", 0.0))
     exp = exposure(scenario, membership, log_f.size, mix)
     years = rows.index.to_numpy()
-    covered = np.isin(years, exp.year)
-    if not covered.all():
-        raise ValueError(
-            f"{data.source}: year {years[~covered][0]} is outside the membership history "
-            f"({exp.dates[0].date()} to {exp.dates[-1].date()})"
-        )
+    _check_covered(exp, membership, years, data.source)
     c = rows["cases"].to_numpy(dtype=float)
     model = _Model(exp, years, trend, log_f, policy_years, math.log1p(fixed_trend))
     _check_identifiable(model, c, data.source)
@@ -407,6 +448,23 @@ def calibrate_annual(
         quasi=quasi,
         years=_by_year(model, p_hat, rows, scenario),
     )
+
+
+def _check_covered(exp: Exposure, membership: Membership, years: np.ndarray, source: str) -> None:
+    """Every year must lie inside the history: from its start (or from the launch, when
+    the history starts with no members) to past its end."""
+    start = exp.dates[0]
+    launch = membership.seasoned + membership.waiting.sum() == 0
+    first = start.year if launch or (start.month, start.day) == (1, 1) else start.year + 1
+    # the year of the period after the last one shared
+    after = pd.date_range(start, periods=exp.year.size + exp.lag + 1, freq="SMS")[-1]
+    last = exp.year[-1] if after.year > exp.year[-1] else exp.year[-1] - 1
+    outside = years[(years < first) | (years > last)]
+    if outside.size:
+        raise ValueError(
+            f"{source}: year {outside[0]} is outside the membership history "
+            f"({exp.dates[0].date()} to {exp.dates[-1].date()})"
+        )
 
 
 def _check_identifiable(model: _Model, c: np.ndarray, source: str) -> None:
@@ -539,7 +597,7 @@ def report(cal: AnnualCalibration) -> str:
     return "\n".join([*lines, "", _table(rows, header)])
 
 
-def fitted_fields(cal: AnnualCalibration, start: str | dt.date) -> dict[str, object]:
+def fitted_fields(cal: AnnualCalibration, start: str | dt.date) -> dict[str, float | list[float]]:
     """The ``[incidence]`` fields of a scenario starting at ``start`` that the fit gives:
     the multiplier (moved by the trend from the fit's start to ``start``), the trend and
     duration factors where fitted, and standard deviations on the log scale.
@@ -557,7 +615,7 @@ def fitted_fields(cal: AnnualCalibration, start: str | dt.date) -> dict[str, obj
     first = pd.date_range(pd.Timestamp(start), periods=1, freq="SMS")[0]
     periods = round((first - cal.start).days / (365.25 / PERIODS_PER_YEAR))
     trend = cal.trend.value if cal.trend is not None else cal.fixed_trend
-    out: dict[str, object] = {
+    out: dict[str, float | list[float]] = {
         "multiplier": cal.multiplier.value * (1 + trend) ** (periods / PERIODS_PER_YEAR),
         "multiplier_sd_log": cal.sd_log["multiplier"],
     }
@@ -616,7 +674,8 @@ def write_annual_scenario(
         if name in known:
             incidence[name] = value
         else:
-            comments.append(f"# incidence.{name} = {value!r} (not a scenario field yet)")
+            shown = [round(v, 4) for v in value] if isinstance(value, list) else round(value, 4)
+            comments.append(f"# incidence.{name} = {shown} (not a scenario field yet)")
     data["incidence"] = incidence
     scenario_from_dict(data, str(path))
     path.write_text("\n".join(comments) + "\n" + tomli_w.dumps(data), encoding="utf-8")

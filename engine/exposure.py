@@ -198,6 +198,7 @@ class Exposure:
     members: np.ndarray
     approval: float
     dates: pd.DatetimeIndex
+    lag: int
 
 
 def _shift(mix: np.ndarray, years: int, max_age: int, keep_total: bool) -> np.ndarray:
@@ -282,4 +283,5 @@ def exposure(
         members=members,
         approval=scenario.claims.approval_rate,
         dates=membership.dates,
+        lag=lag,
     )

@@ -14,6 +14,7 @@ from engine.calibrate_annual import (
     Annual,
     annual_from_published,
     calibrate_annual,
+    read_annual,
     report,
     write_annual_scenario,
 )
@@ -24,15 +25,15 @@ from engine.exposure import (
     membership_from_path,
     membership_from_scenario,
 )
-from engine.scenario import load_scenario, scenario_from_dict
+from engine.scenario import Scenario, load_scenario, scenario_from_dict
 from engine.simulate import simulate
-from engine.tables import AGES, incidence, published
+from engine.tables import AGES, age_mix, incidence, published
 
 CI3_35 = 0.001396
 """CI3 (25 illnesses, male) at age 35, as printed in the 2006-2010 table."""
 
 
-def plan_scenario(**sections: object) -> object:
+def plan_scenario(**sections: object) -> Scenario:
     data = {"plan": {"preset": "xianghubao"}, "population": {"members": 0}, **sections}
     return scenario_from_dict(data)
 
@@ -69,7 +70,9 @@ def test_exposure_by_hand() -> None:
     expected[21:24] = 75
     np.testing.assert_allclose(eligible, expected)
     assert exp.weights[:, 1].sum() == 0  # nobody reaches policy year 1 inside 30 periods
-    np.testing.assert_allclose(exp.members.sum(axis=1)[:24], [0] + [100] * 10 + [150] * 10 + [75] * 3)
+    np.testing.assert_allclose(
+        exp.members.sum(axis=1)[:24], [0] + [100] * 10 + [150] * 10 + [75] * 3
+    )
     assert exp.members[24:].sum() == 0
     # the standard underwriting's 5% impaired joiners claim at twice the rate
     q = incidence("CI3")[59]
@@ -158,12 +161,85 @@ def test_round_trip_intervals_cover_the_true_parameters() -> None:
     for child in np.random.SeedSequence(20261203).spawn(100):
         cases = np.random.default_rng(child).poisson(mu)
         cal = calibrate_annual(
-            annual(dict(zip(years, cases, strict=True))), s, HISTORY, trend=True,
-            policy_years=1, mix=MIX,
+            annual(dict(zip(years, cases, strict=True))),
+            s,
+            HISTORY,
+            trend=True,
+            policy_years=1,
+            mix=MIX,
         )
-        found = {"multiplier": cal.multiplier, "trend": cal.trend,
-                 "duration_0": cal.duration_factors[0]}
+        found = {
+            "multiplier": cal.multiplier,
+            "trend": cal.trend,
+            "duration_0": cal.duration_factors[0],
+        }
         for name, value in TRUE.items():
             hits[name] += found[name].low <= value <= found[name].high
     assert min(hits.values()) >= 93, hits
     assert sum(hits.values()) <= stats.binom.ppf(0.999, 300, 0.95), hits
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_published_facts_ship_with_their_sources() -> None:
+    facts = published()
+    assert facts["source"].str.len().gt(10).all()
+    data = annual_from_published(facts)
+    # the figures of the plan's 2020 bill and the press, as printed
+    assert data.rows.to_dict("index") == {
+        2019: {"cases": 16528.0, "share": 29.17},
+        2020: {"cases": 68675.0, "share": 91.0},
+    }
+    assert data.milestones is not None
+    assert data.milestones.iloc[0] == 0 and str(data.milestones.index[0].date()) == "2018-10-16"
+    assert data.milestones["2019-11-27"] == 100_000_000
+    assert data.milestones["2020-12-31"] == 106_000_000  # the undated peak, at the year's end
+    with pytest.raises(KeyError, match="unknown age-structure table 'xianghubao_published'"):
+        age_mix("xianghubao_published")
+
+
+def test_a_table_by_year(tmp_path: Path) -> None:
+    path = tmp_path / "plan.csv"
+    path.write_text("year,members,cases,share\n2020,1000000,300,\n2021,3000000,700,2.5\n")
+    data = read_annual(path)
+    assert data.rows["cases"].tolist() == [300, 700] and data.rows["share"].iloc[1] == 2.5
+    assert data.milestones is not None
+    assert data.milestones.to_dict() == {
+        pd.Timestamp("2020-01-01"): 1e6,
+        pd.Timestamp("2020-07-01"): 1e6,
+        pd.Timestamp("2021-07-01"): 3e6,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("year,cases\n20x0,5\n", r"bad\.csv row 2, column year: '20x0' is not a year"),
+        ("year,members,cases\n2020,5,5\n", r"row 2, column cases: 5 cases among 5 members"),
+        ("year,cases\n2020,1.5\n", r"row 2, column cases: '1.5' is not a whole number"),
+        ("year,cases\n2021,5\n2020,5\n", r"bad\.csv, column year: the years must be increasing"),
+        ("when,cases\n2020,5\n", r"bad\.csv row 1: expected the columns year, cases"),
+        ("date,metric,value\n2020,cases_in_year,many\n", r"row 2, column value: 'many' is not"),
+    ],
+)
+def test_bad_annual_files_name_the_row_and_column(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        read_annual(path)
+
+
+def test_fits_the_data_cannot_carry_are_refused() -> None:
+    s = plan_scenario()
+    two = annual({2019: 500, 2020: 900})
+    path = membership_from_path(["2019-01-01"], [5_000_000], until="2021-01-01")
+    with pytest.raises(ValueError, match=r"3 parameters \(multiplier, trend, duration_0\)"):
+        calibrate_annual(two, s, path, trend=True, policy_years=1)
+    # seasoned members only: nobody is in policy year 0, so its factor is not identified
+    with pytest.raises(ValueError, match="policy year 0 has no eligible members"):
+        calibrate_annual(two, s, path, policy_years=1)
+    with pytest.raises(ValueError, match="year 2021 is outside the membership history"):
+        calibrate_annual(annual({2020: 5, 2021: 5}), s, path)
+    with pytest.raises(ValueError, match="no year has a positive count of cases"):
+        calibrate_annual(annual({2020: 0}), s, path)
