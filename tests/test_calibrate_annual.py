@@ -1,6 +1,7 @@
 """Annual calibration: the exposure model by hand and against the engine, closed-form
 intervals, coverage of the fitted multiplier, trend and duration factor, scenarios written."""
 
+import datetime as dt
 import math
 import tomllib
 from pathlib import Path
@@ -25,7 +26,7 @@ from engine.exposure import (
     membership_from_path,
     membership_from_scenario,
 )
-from engine.scenario import Scenario, load_scenario, scenario_from_dict
+from engine.scenario import Incidence, Scenario, load_scenario, scenario_from_dict
 from engine.simulate import simulate
 from engine.tables import AGES, age_mix, incidence, published
 
@@ -243,3 +244,77 @@ def test_fits_the_data_cannot_carry_are_refused() -> None:
         calibrate_annual(annual({2020: 5, 2021: 5}), s, path)
     with pytest.raises(ValueError, match="no year has a positive count of cases"):
         calibrate_annual(annual({2020: 0}), s, path)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def test_written_scenario_keeps_every_other_field(tmp_path: Path) -> None:
+    """The fit's multiplier is at the history's start (2017-01-01); the base scenario
+    starts two years later, so with the trend its multiplier is k (1 + trend)^2."""
+    s = plan_scenario(selection={"joiner_impaired_share": 0.0})
+    years = [2017, 2018, 2019, 2020, 2021]
+    mu = annual_means(exposure(s, HISTORY, 2, MIX), years)
+    cal = calibrate_annual(
+        annual(dict(zip(years, mu.round(), strict=True))),
+        s,
+        HISTORY,
+        trend=True,
+        policy_years=1,
+        mix=MIX,
+    )
+    root = Path(__file__).parents[1]
+    base = tomllib.loads((root / "scenarios/xianghubao.toml").read_text(encoding="utf-8"))
+    base["run"]["start"] = dt.date(2019, 1, 1)
+    base["incidence"]["impaired_multiplier"] = 3.0
+    out = write_annual_scenario(cal, tmp_path / "fitted.toml", base)
+    text = out.read_text(encoding="utf-8")
+    written = tomllib.loads(text)
+    assert cal.trend is not None
+    grown = cal.multiplier.value * (1 + cal.trend.value) ** 2
+    assert written["incidence"].pop("multiplier") == pytest.approx(grown, rel=1e-12)
+    fields = set(Incidence.model_fields)
+    for name in ("trend_per_year", "duration_factors", "multiplier_sd_log"):
+        if name in fields:
+            assert name in written["incidence"]
+            written["incidence"].pop(name)
+        else:
+            assert f"# incidence.{name} = " in text
+    base["incidence"].pop("multiplier")
+    assert {k: v for k, v in written.items() if k != "incidence"} == {
+        k: v for k, v in base.items() if k != "incidence"
+    }
+    assert {k: v for k, v in written["incidence"].items() if not k.endswith("sd_log")} == base[
+        "incidence"
+    ]
+    assert f"#   multiplier {cal.multiplier} at 2017-01-01" in text
+    load_scenario(out)
+
+
+def test_the_xianghubao_fit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The script's fit reproduces the published 2019 share it was not fitted to within
+    10%, and the mean age and 2020 share it was fitted to."""
+    import runpy
+    import sys
+
+    out = tmp_path / "history.toml"
+    argv, sys.argv = sys.argv, ["calibrate_xianghubao.py", "--out-scenario", str(out)]
+    try:
+        runpy.run_path(
+            str(Path(__file__).parents[1] / "scenarios/calibrate_xianghubao.py"),
+            run_name="__main__",
+        )
+    finally:
+        sys.argv = argv
+    text = capsys.readouterr().out
+    row: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line[:4] in ("2019", "2020"):
+            row.setdefault(line[:4], line.split())
+    # year, cases, fitted, share, fitted share, mean members, mean age (first table)
+    assert row["2020"][1] == row["2020"][2] == "68,675"
+    assert float(row["2020"][6]) == pytest.approx(34.4, abs=0.05)
+    assert float(row["2020"][4]) == pytest.approx(91, rel=0.01)
+    assert float(row["2019"][4]) == pytest.approx(29.17, rel=0.10)
+    s = load_scenario(out)
+    assert 0.05 < s.incidence.multiplier < 1
