@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize
 
+from engine.annual_data import annual_from_published
 from engine.calibrate_annual import (
     AnnualCalibration,
-    annual_from_published,
     calibrate_annual,
     report,
     write_annual_scenario,

@@ -331,3 +331,14 @@ def test_cli_errors_are_one_line(
     assert captured.err.startswith(message)
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
     assert captured.out == ""
+
+
+def test_plot_without_an_extension_is_written_as_png_under_the_name_it_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = to_csv(synthetic(np.random.default_rng(4)), tmp_path / "xhb.csv")
+    assert (
+        main(["calibrate", str(data), "--plan", "xianghubao", "--plot", str(tmp_path / "f")]) == 0
+    )
+    assert f"wrote {tmp_path / 'f.png'}\n" in capsys.readouterr().out
+    assert (tmp_path / "f.png").stat().st_size > 0 and not (tmp_path / "f").exists()

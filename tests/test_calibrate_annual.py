@@ -11,14 +11,8 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from engine.calibrate_annual import (
-    Annual,
-    annual_from_published,
-    calibrate_annual,
-    read_annual,
-    report,
-    write_annual_scenario,
-)
+from engine.annual_data import Annual, annual_from_published, read_annual
+from engine.calibrate_annual import calibrate_annual, report, write_annual_scenario
 from engine.exposure import (
     Membership,
     band_mix,
@@ -318,3 +312,41 @@ def test_the_xianghubao_fit(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert float(row["2019"][4]) == pytest.approx(29.17, rel=0.10)
     s = load_scenario(out)
     assert 0.05 < s.incidence.multiplier < 1
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_on_the_shipped_facts_writes_a_scenario_that_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from importlib import resources
+
+    from engine.cli import main
+
+    data = resources.files("engine.tables") / "xianghubao_published.csv"
+    out = tmp_path / "fitted.toml"
+    base = Path(__file__).parents[1] / "scenarios/xianghubao.toml"
+    argv = ["calibrate", str(data), "--scenario", str(base), "--policy-years", "1"]
+    assert main([*argv, "--out-scenario", str(out), "--plot", str(tmp_path / "fit")]) == 0
+    text = capsys.readouterr().out
+    assert "duration factor, year 0" in text and f"wrote {out}" in text
+    assert f"wrote {tmp_path / 'fit.png'}" in text and (tmp_path / "fit.png").stat().st_size
+    s = load_scenario(out)
+    # the base's other fields are kept: 100 million members, its failure rate and paths
+    assert (s.population.members, s.deduction.failure_rate, s.run.paths) == (10**8, 0.01, 1000)
+    assert s.incidence.multiplier != 0.5
+    assert main(["run", str(out), "--paths", "4", "--years", "1"]) == 0
+
+
+def test_cli_annual_needs_a_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    path = tmp_path / "plan.csv"
+    path.write_text("year,members,cases\n2020,1000000,300\n2021,3000000,700\n")
+    assert main(["calibrate", str(path)]) == 2
+    assert capsys.readouterr().err.startswith("error: annual data need --scenario")
+    assert main(["calibrate", str(path), "--plan", "xianghubao", "--age-mix", "0-59:1"]) == 2
+    assert "--age-mix: '0-59:1' is not LO-HI=SHARE" in capsys.readouterr().err
+    assert main(["calibrate", str(path), "--plan", "xianghubao", "--age-mix", "20-59=1"]) == 0
+    assert "incidence multiplier" in capsys.readouterr().out
