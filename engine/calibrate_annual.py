@@ -6,14 +6,15 @@ With the eligible members ``n`` of every period t by join period s and (sex, age
 cell from ``engine.exposure``, the cases shared in calendar year y have mean
 
     mu_y = a * sum over t with year(t + L) = y, s <= t - W, cells of
-           n[t, s, cell] h(q[sex, age] m[class] k f[j(t - s)] (1 + trend)^(t / 24)),
+           n[t, s, cell] h(q[sex, age] m[class] k) f[j(t - s)] (1 + trend)^(t / 24),
 
 with ``h(x) = -ln(1 - min(x, 1)) / 24`` the kernel's hazard, ``q`` the incidence table,
 ``m`` the class multipliers (1 and ``incidence.impaired_multiplier``), ``k`` the incidence
 multiplier, ``f`` the duration factors by policy year ``j = (t - s) // 24`` (the last one
-repeated), ``W`` the waiting periods, ``a`` the approval rate and ``L`` the payment lag.
-The annual counts are Poisson; ``k``, ``trend`` and ``f`` are fitted by maximum likelihood
-(Fisher scoring) with profile likelihood intervals. Pearson's statistic on the degrees of
+repeated) and the trend multiplying the hazard as the kernel's do, ``W`` the waiting
+periods, ``a`` the approval rate and ``L`` the payment lag. The annual counts are
+Poisson; ``k``, ``trend`` and ``f`` are fitted by maximum likelihood (Fisher scoring) with
+profile likelihood intervals. Pearson's statistic on the degrees of
 freedom left after the fit measures the over-dispersion; when it is significant the
 intervals are also given widened by it (profile quasi-likelihood).
 """
@@ -80,34 +81,44 @@ class _Model:
             f"duration_{j}" for j in range(self.fitted)
         ]
 
-    def log_z(self, p: np.ndarray) -> np.ndarray:
+    def log_scale(self, p: np.ndarray) -> np.ndarray:
+        """log of duration factor x trend, ``[period, policy year]``."""
         log_f = self.log_f.copy()
         log_f[: self.fitted] = p[1 + self.trend :]
         beta = p[1] if self.trend else self.beta
-        return p[0] + log_f[None, :] + beta * self.t[:, None]
+        return log_f[None, :] + beta * self.t[:, None]
 
     def by_period(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Cases incurred per period and cell, and d(mu_t)/d(log z_tj); inf beyond q k = 1."""
+        """Cases incurred per period and cell, their derivative in log k per period, and
+        in the log scale per period and policy year; inf where q k reaches 1."""
         w, a = self.exp.weights, self.exp.rate
         with np.errstate(over="ignore"):
-            x = np.exp(self.log_z(p))[:, :, None] * a[None, None, :]
-        if np.any((x >= 1) & (w > 0)):
-            return np.full(w.shape[::2], np.inf), np.full(w.shape[:2], np.inf), x
-        mu = self.exp.approval * (w * -np.log1p(-x)).sum(axis=1) / PERIODS_PER_YEAR
-        d = self.exp.approval * (w * x / (1 - x)).sum(axis=2) / PERIODS_PER_YEAR
-        return mu, d, x
+            x = math.exp(p[0]) * a
+            scale = np.exp(self.log_scale(p))
+        if np.any(x >= 1):
+            t_all, years = w.shape[:2]
+            return (
+                np.full((t_all, a.size), np.inf),
+                np.full(t_all, np.inf),
+                np.full((t_all, years), np.inf),
+            )
+        h = -np.log1p(-x) / PERIODS_PER_YEAR
+        ws = self.exp.approval * w * scale[:, :, None]
+        mu = (ws * h).sum(axis=1)
+        d_k = (ws * (x / (1 - x) / PERIODS_PER_YEAR)).sum(axis=(1, 2))
+        return mu, d_k, (ws * h).sum(axis=2)
 
     def mean(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Expected cases of each row and their Jacobian ``[row, parameter]``."""
-        mu_tc, d, _ = self.by_period(p)
-        if not np.isfinite(d).all():
+        mu_tc, d_k, d_s = self.by_period(p)
+        if not np.isfinite(d_s).all():
             return np.full(self.n_rows, np.inf), np.zeros((self.n_rows, p.size))
         r = self.row[self.in_rows]
         mu = np.bincount(r, mu_tc.sum(axis=1)[self.in_rows], self.n_rows)
-        cols = [d.sum(axis=1)]
+        cols = [d_k]
         if self.trend:
-            cols.append(d.sum(axis=1) * self.t)
-        cols += [d[:, j] for j in range(self.fitted)]
+            cols.append(d_s.sum(axis=1) * self.t)
+        cols += [d_s[:, j] for j in range(self.fitted)]
         jac = np.stack([np.bincount(r, c[self.in_rows], self.n_rows) for c in cols], axis=1)
         return mu, jac
 

@@ -138,9 +138,9 @@ def annual_means(exp: object, years: list[int]) -> np.ndarray:
     """mu_y from the exposure by the formula of the model, written out here."""
     t = np.arange(exp.year.size) / 24
     f = np.array([TRUE["duration_0"], 1.0])
-    z = TRUE["multiplier"] * f[None, :] * (1 + TRUE["trend"]) ** t[:, None]
-    h = -np.log1p(-exp.rate[None, None, :] * z[:, :, None]) / 24
-    mu_t = (exp.weights * h).sum(axis=(1, 2))
+    scale = f[None, :] * (1 + TRUE["trend"]) ** t[:, None]
+    h = -np.log1p(-exp.rate * TRUE["multiplier"]) / 24
+    mu_t = (exp.weights * h[None, None, :] * scale[:, :, None]).sum(axis=(1, 2))
     return np.array([mu_t[exp.year == y].sum() for y in years])
 
 
