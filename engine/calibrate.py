@@ -26,6 +26,7 @@ import io
 import math
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,9 +243,9 @@ def read_observations(path: str | Path) -> pd.DataFrame:
                 f"{name} row 1, column {column}: missing from the header "
                 f"(required: {', '.join(REQUIRED)}; found: {', '.join(header)})"
             )
-    for column in header:
-        if header.count(column) > 1:
-            raise ValueError(f"{name} row 1, column {column}: appears more than once")
+    repeated = [column for column, n in Counter(header).items() if n > 1]
+    if repeated:
+        raise ValueError(f"{name} row 1, column {repeated[0]}: appears more than once")
     bands = [c for c in header if _BAND.fullmatch(c)]
     for column in bands:
         kind, lo, hi = _BAND.fullmatch(column).groups()  # type: ignore[union-attr]
@@ -278,15 +279,27 @@ def read_observations(path: str | Path) -> pd.DataFrame:
             [_cell(cells[c], f"{name} row {line}, column {c}", c not in OPTIONAL) for c in numeric]
         )
     frame = pd.DataFrame(values, columns=numeric, index=pd.DatetimeIndex(dates, name="period"))
-    for line, (members, cases) in zip(
-        [line for line, _ in rows], frame[["members", "cases"]].to_numpy(), strict=True
-    ):
-        if cases > members:
-            raise ValueError(
-                f"{name} row {line}, column cases: {cases:g} cases among {members:g} members"
-            )
+    lines = [line for line, _ in rows]
+    pairs = [("members", "cases")] + [(f"members_{c[6:]}", c) for c in bands if c[0] == "c"]
+    for members_column, cases_column in pairs:
+        _check_cases_below_members(frame, members_column, cases_column, name, lines)
     frame.attrs["source"] = name
     return frame
+
+
+def _check_cases_below_members(
+    frame: pd.DataFrame, members_column: str, cases_column: str, name: str, lines: list[int]
+) -> None:
+    """Refuse a row whose cases are not fewer than its members (a claimant is a member, and
+    the hazard of a whole pool falling ill in half a month is beyond any table)."""
+    members, cases = frame[members_column].to_numpy(), frame[cases_column].to_numpy()
+    bad = np.flatnonzero((cases > 0) & (cases >= members))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{name} row {lines[i]}, column {cases_column}: {cases[i]:g} cases among "
+            f"{members[i]:g} members ({members_column}); cases must be fewer than members"
+        )
 
 
 def _check_frame(data: pd.DataFrame) -> pd.DataFrame:

@@ -186,7 +186,7 @@ class Selection(_Section):
         return UNDERWRITING[self.underwriting]
 
 
-AGE_MIXES = [name for name, info in MANIFEST.items() if not info.diseases]
+AGE_MIXES = [name for name, info in MANIFEST.items() if info.kind == "age_mix"]
 """The bundled age mixes, by name."""
 
 UNDERWRITING = {"strict": 0.02, "standard": 0.05, "lax": 0.15}

@@ -1,6 +1,7 @@
 """Calibration: coverage of the intervals, a round trip through the engine, bad files."""
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -267,6 +268,11 @@ BAD = [
     ),
     (HEADER + "2020-01-01,5\n", r"bad\.csv row 2: 2 cells, but the header has 3 columns"),
     (HEADER + "2020-01-01,0,4\n", r"row 2, column cases: 4 cases among 0 members"),
+    (HEADER + "2020-01-01,5,5\n", r"row 2, column cases: 5 cases among 5 members \(members\)"),
+    (
+        "period,members,cases,members_0_39,cases_0_39\n2020-01-01,100,5,3,4\n",
+        r"row 2, column cases_0_39: 4 cases among 3 members \(members_0_39\)",
+    ),
     (
         "period,members,cases,paid\n2020-01-01,5,1,lots\n",
         r"row 2, column paid: 'lots' is not a number",
@@ -281,6 +287,20 @@ def test_malformed_files_name_the_row_and_column(tmp_path: Path, text: str, mess
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ValueError, match=message):
         calibrate(path, "xianghubao")
+
+
+def test_a_wide_header_is_checked_in_linear_time(tmp_path: Path) -> None:
+    """30,000 distinct extra columns: counting each one in the whole header took minutes."""
+    extra = [f"x{i}" for i in range(30_000)]
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(["period", "members", "cases", *extra]) + "\n", encoding="utf-8")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"wide\.csv: no data rows"):
+        read_observations(path)
+    assert time.perf_counter() - start < 3
+    path.write_text(",".join(["period", "members", "cases", *extra, "x7"]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"wide\.csv row 1, column x7: appears more than once"):
+        read_observations(path)
 
 
 def test_a_binary_file_is_not_a_csv(tmp_path: Path) -> None:
@@ -313,3 +333,14 @@ def test_cli_errors_are_one_line(
     assert captured.err.startswith(message)
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
     assert captured.out == ""
+
+
+def test_plot_without_an_extension_is_written_as_png_under_the_name_it_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = to_csv(synthetic(np.random.default_rng(4)), tmp_path / "xhb.csv")
+    assert (
+        main(["calibrate", str(data), "--plan", "xianghubao", "--plot", str(tmp_path / "f")]) == 0
+    )
+    assert f"wrote {tmp_path / 'f.png'}\n" in capsys.readouterr().out
+    assert (tmp_path / "f.png").stat().st_size > 0 and not (tmp_path / "f").exists()

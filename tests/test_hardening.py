@@ -1001,12 +1001,16 @@ def test_more_cases_than_members_is_an_error(tmp_path: Path) -> None:
     path = _observations(tmp_path, 1, 40)
     with pytest.raises(ValueError) as info:
         read_observations(path)
-    assert str(info.value) == "obs.csv row 2, column cases: 40 cases among 1 members"
+    assert str(info.value) == (
+        "obs.csv row 2, column cases: 40 cases among 1 members (members); "
+        "cases must be fewer than members"
+    )
 
 
-def test_as_many_cases_as_members_are_read(tmp_path: Path) -> None:
-    frame = read_observations(_observations(tmp_path, 40, 40))
-    assert (frame["cases"] == frame["members"]).all() and len(frame) == 4
+def test_as_many_cases_as_members_is_an_error(tmp_path: Path) -> None:
+    """A whole pool falling ill in half a month fitted a multiplier of 136,969."""
+    with pytest.raises(ValueError, match="40 cases among 40 members"):
+        read_observations(_observations(tmp_path, 40, 40))
 
 
 def test_dates_far_from_today_run() -> None:

@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> None:
     from engine.io import save
     from engine.results import summary
     from engine.scenario import load_scenario
+    from engine.simulate import mean_age
 
     scenario = load_scenario(args.scenario)
     check_out(args.out)
@@ -171,7 +172,8 @@ def run(args: argparse.Namespace) -> None:
     elapsed = time.perf_counter() - began
     print(
         f"{scenario.name}: {scenario.plan.name} ({scenario.preset or scenario.plan.pinyin}), "
-        f"tier {scenario.tier}, {scenario.population.members:,} members"
+        f"tier {scenario.tier}, {scenario.population.members:,} members, "
+        f"mean age {mean_age(scenario):.1f}"
     )
     print(
         f"{ds.sizes['path']:,} paths x {ds.sizes['period']} periods "

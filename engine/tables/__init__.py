@@ -10,6 +10,12 @@ Provenance
     (male/female, 6 decimals). Cross-checked sources are listed in the project's data notes.
 ``cnnic44_age_structure.csv``
     Share of internet users by age band, CNNIC 44th Statistical Report (June 2019).
+``xianghubao_published.csv``
+    What 相互宝 (Ant Group's mutual-aid plan) published from launch (2018-10-16) to its end
+    (2022-01-28): membership milestones, cases and shares per member by calendar year, the
+    closure notice. One fact a row (``date``: an ISO date or a year; ``metric``; ``value``;
+    ``unit``; ``note``), each with its ``source`` (press releases, the plan's annual bill and
+    operating report, news reports).
 """
 
 import math
@@ -17,8 +23,10 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 AGES = np.arange(106)
 """Ages covered by the incidence tables (age last birthday)."""
@@ -32,6 +40,7 @@ class TableInfo:
     description: str
     sex: str = ""
     diseases: int = 0
+    kind: Literal["incidence", "age_mix", "published"] = "incidence"
 
 
 MANIFEST: dict[str, TableInfo] = {
@@ -39,7 +48,12 @@ MANIFEST: dict[str, TableInfo] = {
     "CI2": TableInfo("ci_2006_2010.csv", "6 core critical illnesses, female", "F", 6),
     "CI3": TableInfo("ci_2006_2010.csv", "25 critical illnesses, male", "M", 25),
     "CI4": TableInfo("ci_2006_2010.csv", "25 critical illnesses, female", "F", 25),
-    "cnnic44": TableInfo("cnnic44_age_structure.csv", "internet users by age band, June 2019"),
+    "cnnic44": TableInfo(
+        "cnnic44_age_structure.csv", "internet users by age band, June 2019", kind="age_mix"
+    ),
+    "xianghubao_published": TableInfo(
+        "xianghubao_published.csv", "相互宝's published facts 2018-2022", kind="published"
+    ),
 }
 """Every bundled table, by name."""
 
@@ -117,7 +131,8 @@ def age_mix(name: str = "cnnic44") -> np.ndarray:
     >>> round(float(age_mix()[20:30].sum()), 3)
     0.246
     """
-    _check_name(name, [k for k, v in MANIFEST.items() if not v.diseases], "age-structure table")
+    mixes = [k for k, v in MANIFEST.items() if v.kind == "age_mix"]
+    _check_name(name, mixes, "age-structure table")
     return _age_mix(name)
 
 
@@ -178,3 +193,23 @@ def age_weights(mix: AgeMix) -> np.ndarray:
     if not math.isclose(total, 1.0, abs_tol=1e-6):
         raise ValueError(f"weights sum to {total:g}, not 1")
     return weights
+
+
+def published(name: str = "xianghubao_published") -> pd.DataFrame:
+    """A platform's published facts, one a row, with their sources.
+
+    Columns ``date`` (an ISO date, or a year for annual figures), ``metric``, ``value``
+    (float, NaN for events without a value), ``unit``, ``note`` and ``source``.
+
+    Examples
+    --------
+    >>> facts = published()
+    >>> facts.set_index(["date", "metric"]).loc[("2020", "cases_in_year"), "value"]
+    np.float64(68675.0)
+    >>> facts["source"].str.len().gt(0).all()
+    np.True_
+    """
+    _check_name(name, [k for k, v in MANIFEST.items() if v.kind == "published"], "published data")
+    with resources.files(__package__).joinpath(MANIFEST[name].file).open(encoding="utf-8") as f:
+        frame = pd.read_csv(f, dtype={"date": str, "unit": str, "note": str, "source": str})
+    return frame.fillna({"unit": "", "note": ""})
