@@ -26,7 +26,7 @@ import pandas as pd
 import xarray as xr
 from scipy import optimize, stats
 
-from engine import kernel
+from engine import kernel, risk
 from engine.scenario import Scenario
 from engine.simulate import prepare, resolve, simulate
 
@@ -65,7 +65,7 @@ KNOWN_MEANS = {"cost_martingale": 0.0}
 COLUMNS = ["estimate", "std_error", "ci_low", "ci_high", "plain_std_error", "effective_paths"]
 """Columns of :func:`tail_estimates`."""
 
-_Z95 = float(stats.norm.ppf(0.975))
+_Z95 = risk.Z95
 
 
 class TailWarning(UserWarning):
@@ -160,36 +160,18 @@ def _row(estimate: float, se: float, plain: float, z: np.ndarray) -> list[float]
     return [estimate, se, estimate - _Z95 * se, estimate + _Z95 * se, plain, ess]
 
 
-def _var_index(tail: np.ndarray, level: float) -> int:
-    """Index of the VaR in the ascending sample: the first ``k`` with ``tail[k] <= 1 - level``.
-
-    ``tail[k] = (1/n) sum_{j > k} w_j`` over the sorted paths, summed from the top so tiny
-    tail weights keep their precision (at ties the last of equal values decides, so the
-    result is the smallest value whose estimated distribution function reaches ``level``).
-    """
-    return int(np.argmax(tail <= (1.0 - level) * (1.0 + 1e-9)))
-
-
 def _var_tvar(x: np.ndarray, w: np.ndarray, level: float) -> tuple[list[float], list[float]]:
-    """Rows for VaR and TVaR at ``level`` (see :func:`tail_estimates`)."""
+    """Rows for VaR and TVaR at ``level`` (:func:`engine.risk.var`, :func:`engine.risk.tvar`)
+    with the errors plain Monte Carlo would have."""
     n = x.size
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    tail = np.append(np.cumsum(w[order][::-1])[::-1][1:], 0.0) / n
-    var = float(xs[_var_index(tail, level)])
-    z = w * (x > var)
-    _, se_f = _mean_se(z)
-    lo = float(xs[_var_index(tail, max(level - _Z95 * se_f, 0.0))])
-    hi = float(xs[_var_index(tail, min(level + _Z95 * se_f, 1.0))])
-    var_se = (hi - lo) / (2 * _Z95)
-    s_plain = _Z95 * np.sqrt(level * (1 - level) / n)
-    lo_plain = float(xs[_var_index(tail, max(level - s_plain, 0.0))])
-    var_plain = (float(xs[_var_index(tail, min(level + s_plain, 1.0))]) - lo_plain) / (2 * _Z95)
-    var_row = [var, var_se, lo, hi, var_plain, _effective_paths(z)[0]]
-    psi = np.maximum(x - var, 0.0) / (1 - level)
-    mean_psi, psi_se = _mean_se(w * psi)
+    v, t = risk.var(x, level, w), risk.tvar(x, level, w)
+    lo_plain, hi_plain = risk.var_interval(x, level, np.sqrt(level * (1 - level) / n), w)
+    var_plain = (hi_plain - lo_plain) / (2 * _Z95)
+    var_row = [*v.row(), var_plain, _effective_paths(w * (x > v.estimate))[0]]
+    psi = np.maximum(x - v.estimate, 0.0) / (1 - level)
+    mean_psi = float(np.mean(w * psi))
     psi_sd = np.sqrt(np.mean(w * (psi - mean_psi) ** 2))
-    return var_row, _row(var + mean_psi, psi_se, float(psi_sd / np.sqrt(n)), w * psi)
+    return var_row, [*t.row(), float(psi_sd / np.sqrt(n)), _effective_paths(w * psi)[0]]
 
 
 def tail_estimates(
