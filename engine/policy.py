@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine import kernel
+from engine import kernel, risk
 from engine.expected import hazard as annual_to_hazard
 from engine.io import scenario_of
 from engine.plans import PERIODS_PER_YEAR
@@ -112,6 +112,8 @@ def horizon_liability(ds: xr.Dataset, periods: int) -> xr.Dataset:
     data["closure_period"] = xr.Variable(
         "path", np.where(early, closure, -1), ds["closure_period"].attrs
     )
+    if "log_weight" in ds:
+        data["log_weight"] = ds["log_weight"].variable
     return xr.Dataset(data, coords={"path": ds["path"].values}, attrs=dict(ds.attrs))
 
 
@@ -130,16 +132,17 @@ def _capital_table(
     per_path: xr.Dataset, members: int, levels: Sequence[float], horizon_years: float
 ) -> pd.DataFrame:
     """Mean, VaR and TVaR of ``liability_pv`` with their errors, per member, by component."""
-    risk = summary(per_path, variables=("liability_pv",), levels=tuple(levels)).loc["liability_pv"]
+    measures = summary(per_path, ("liability_pv",), tuple(levels)).loc["liability_pv"]
     rows = {}
-    means = {name: float(per_path[name].mean()) for name in COMPONENTS}
-    rows["mean"] = (*risk.loc["mean"], *means.values())
+    w = risk.weights(per_path)
+    means = {name: risk.mean(per_path[name].values, w).estimate for name in COMPONENTS}
+    rows["mean"] = (*measures.loc["mean"], *means.values())
     for level in levels:
         tails = tail_components(per_path, level)
         label = f"{100 * level:g}%"
         for kind in ("VaR", "TVaR"):
             stat = f"{kind} {label}"
-            rows[stat] = (*risk.loc[stat], *tails.loc[list(COMPONENTS), stat])
+            rows[stat] = (*measures.loc[stat], *tails.loc[list(COMPONENTS), stat])
     table = pd.DataFrame.from_dict(
         rows, orient="index", columns=["estimate", "std_error", "ci_low", "ci_high", *COMPONENTS]
     )
@@ -154,7 +157,7 @@ def _capital_table(
         paths=int(per_path.sizes["path"]),
         seed=per_path.attrs.get("seed", ""),
         horizon_years=horizon_years,
-        p_closure=float((closure >= 0).mean()),
+        p_closure=risk.prob_above(closure >= 0, 0.0, w).estimate,
     )
     return table
 
@@ -191,7 +194,7 @@ def capital(
     pandas.DataFrame
         Rows ``mean``, ``VaR 99%``, ``TVaR 99%``, ``VaR 99.5%``, ``TVaR 99.5%``; columns
         ``estimate``, ``std_error``, ``ci_low``, ``ci_high`` (95%: normal for the mean and
-        TVaR, which uses the delta method, order statistics for VaR; see
+        TVaR, which uses the delta method, the inverted distribution function for VaR; see
         :func:`engine.results.summary`), the components at the tail (conditional means,
         :func:`engine.results.tail_components`; means on the ``mean`` row) and
         ``per_member``, ``per_member_low``, ``per_member_high`` (divided by the starting
@@ -631,12 +634,15 @@ def stranded(ds: xr.Dataset) -> pd.DataFrame:
         },
         index=pd.Index(ds["path"].values, name="path"),
     )
+    if risk.weighted(ds):
+        table.attrs["weights"] = risk.weights(ds)
     return table
 
 
 def stranded_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Across paths: mean (with its standard error), quantiles and P(> 0) of each column
-    of :func:`stranded` except the periods.
+    """Across paths: mean (with its standard error), quantiles (:func:`engine.risk.quantile`)
+    and P(> 0) of each column of :func:`stranded` except the periods, weighted by the run's
+    likelihood ratios when :func:`stranded` recorded them (``attrs["weights"]``).
 
     Examples
     --------
@@ -645,11 +651,12 @@ def stranded_summary(table: pd.DataFrame) -> pd.DataFrame:
     0.5
     """
     rows = {}
+    w = table.attrs.get("weights")
     for name in table.columns.drop(["closure_period", "end_period"], errors="ignore"):
         x = table[name].to_numpy(dtype=float)
-        se = x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else np.nan
-        q = np.quantile(x, [0.5, 0.9, 0.99, 0.995])
-        rows[name] = (x.mean(), se, *q, float((x > 0).mean()))
+        m = risk.mean(x, w)
+        q = [risk.quantile(x, level, w) for level in (0.5, 0.9, 0.99, 0.995)]
+        rows[name] = (m.estimate, m.std_error, *q, risk.prob_above(x, 0.0, w).estimate)
     return pd.DataFrame.from_dict(
         rows, orient="index", columns=["mean", "std_error", "q50", "q90", "q99", "q99.5", "P(>0)"]
     )
@@ -665,10 +672,10 @@ lost benefits)."""
 
 
 def _var(x: np.ndarray, level: float = 0.995) -> np.ndarray:
-    """Empirical VaR along the last axis: the order statistic ``ceil(n level)``."""
-    n = x.shape[-1]
-    k = min(max(int(np.ceil(n * level)) - 1, 0), n - 1)
-    return np.asarray(np.partition(x, k, axis=-1)[..., k])
+    """VaR at ``level`` (:func:`engine.risk.var`) of each row of ``x`` (last axis: paths)."""
+    rows = np.asarray(x, dtype=float).reshape(-1, np.shape(x)[-1])
+    out = np.array([risk.var(row, level).estimate for row in rows])
+    return out.reshape(np.shape(x)[:-1])
 
 
 def _lever_paths(ds: xr.Dataset) -> dict[str, np.ndarray]:
@@ -690,17 +697,11 @@ def _estimate(
 ) -> tuple[float, float, float, float]:
     """(value, its standard error, difference from the base, its paired standard error)."""
     n = x.size
-    root = np.sqrt(n)
     if metric != "liability_var995":
-        d = x - base
-        sd = float(x.std(ddof=1)) if n > 1 else np.nan
-        dsd = float(d.std(ddof=1)) if n > 1 else np.nan
-        return float(x.mean()), sd / root, float(d.mean()), dsd / root
-    table = summary(
-        xr.Dataset({"liability_pv": ("path", x)}), variables=("liability_pv",), levels=(0.995,)
-    )
-    row = table.index.get_loc(("liability_pv", "VaR 99.5%"))
-    value, value_se = table.to_numpy(dtype=float)[row, :2]
+        value, diff = risk.mean(x), risk.mean(x - base)
+        return value.estimate, value.std_error, diff.estimate, diff.std_error
+    var = risk.var(x, 0.995)
+    value, value_se = var.estimate, var.std_error
     rows = rng.integers(0, n, size=(boot, n))
     diffs = _var(x[rows]) - _var(base[rows])
     diff = float(_var(x) - _var(base))
@@ -755,6 +756,8 @@ def compare_levers(
     0.0
     """
     base = resolve(scenario, paths, seed, years)
+    if base.run.tilt != 0:
+        raise ValueError("compare_levers needs an untilted run: set run.tilt to 0")
     problems = ["lever 'base': the name is reserved for the base run"] if "base" in levers else []
     runs = {"base": base}
     for name, updates in levers.items():
