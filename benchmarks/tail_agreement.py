@@ -48,7 +48,9 @@ def compare(path: Path, factor: int, paths: int | None, threads: int | None) -> 
         diff = float(a.estimate - b.estimate)
         z = diff / combined if combined > 0 else (0.0 if diff == 0 else np.inf)
         plain_se = float(b.std_error) * np.sqrt(factor)
-        ratio = float(a.std_error / plain_se) if plain_se > 0 else (0.0 if a.std_error == 0 else np.inf)
+        ratio = (
+            float(a.std_error / plain_se) if plain_se > 0 else (0.0 if a.std_error == 0 else np.inf)
+        )
         ok &= abs(z) <= 4 and ratio <= 1
         out[stat] = {
             "tail": float(a.estimate),

@@ -402,6 +402,11 @@ def simulate(
     if not all(0 <= q <= 1 for q in quantiles):
         raise ValueError(f"quantiles must lie in [0, 1], got {quantiles}")
     scenario = resolve(scenario, paths, seed, years)
+    if mode == "streaming" and scenario.run.tilt != 0:
+        raise ValueError(
+            f"run.tilt: {scenario.run.tilt:g} needs mode 'full': streaming keeps unweighted "
+            "per-period statistics, which would describe the tilted model"
+        )
     if mode == "full":
         _check_memory(scenario)
     store = Checkpoint(checkpoint, scenario, first_path, mode) if checkpoint else None
