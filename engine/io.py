@@ -277,7 +277,8 @@ def scenario_of(ds: xr.Dataset) -> Scenario:
 
 
 def rerun(path: str | Path) -> xr.Dataset:
-    """Re-simulate a saved run from its recorded scenario, seed, paths and first path.
+    """Re-simulate a saved run from its recorded scenario (seed and spawn key included),
+    paths and first path.
 
     Path p's numbers depend only on the seed and p, so the result equals the saved one in
     every variable; only the ``created`` attribute differs.
@@ -295,13 +296,12 @@ def rerun(path: str | Path) -> xr.Dataset:
             )
         scenario = scenario_of(ds)
         paths = np.asarray(ds["path"].values, dtype=np.int64)
-        seed = int(ds.attrs["seed"])
     finally:
         ds.close()
     first = int(paths[0]) if paths.size else 0
     if not np.array_equal(paths, np.arange(first, first + paths.size)):
         raise ValueError(f"{path}: rerun needs consecutive paths, got {paths.tolist()[:5]}...")
-    return simulate(scenario, paths=paths.size, seed=seed, first_path=first)
+    return simulate(scenario, paths=paths.size, first_path=first)
 
 
 def differences(a: xr.Dataset, b: xr.Dataset) -> list[str]:

@@ -24,7 +24,6 @@ from engine.expected import hazard as annual_to_hazard
 from engine.io import scenario_of
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import COMPONENTS, summary, tail_components
-from engine.rng import root_key
 from engine.scenario import Scenario, load_scenario, scenario_from_dict
 from engine.simulate import (
     CLASSES,
@@ -34,6 +33,7 @@ from engine.simulate import (
     prepare,
     reference_share,
     resolve,
+    run_key,
     simulate,
 )
 from engine.sweep import sweep
@@ -347,7 +347,7 @@ def simulate_inputs(scenario: Scenario, inputs: KernelInputs) -> xr.Dataset:
     The same random numbers as :func:`engine.simulate.simulate` of the scenario: with
     ``inputs = prepare(scenario)`` the result is identical.
     """
-    key, _ = root_key(scenario.run.seed)
+    key = run_key(scenario)
     periods = scenario.periods
     parts: list[tuple[np.ndarray, ...]] = []
     for first, stop in chunks(scenario):

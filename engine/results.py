@@ -113,6 +113,7 @@ def _labelled(
         "title": f"huzhu simulation: {scenario.name}",
         "scenario": scenario.model_dump_json(),
         "seed": str(scenario.run.seed),
+        **({"spawn_key": str(list(scenario.run.spawn_key))} if scenario.run.spawn_key else {}),
         "first_path": first_path,
         "chunk_size": scenario.run.chunk_size,
         "mode": mode,

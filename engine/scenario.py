@@ -10,7 +10,7 @@ import math
 import reprlib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -36,6 +36,9 @@ class Run(_Section):
     paths: int = Field(1000, ge=1, le=100_000_000)
     years: float = Field(10.0, ge=0, le=100)
     seed: int | None = Field(20200801, ge=0)
+    spawn_key: tuple[Annotated[int, Field(ge=0)], ...] = Field(
+        (), max_length=64, description="spawn key of a spawned SeedSequence (empty: a root seed)"
+    )
     start: dt.date = dt.date(2020, 8, 1)
     chunk_size: int = Field(1024, ge=1, le=1_000_000)
     tilt: float = Field(

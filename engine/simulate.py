@@ -244,17 +244,30 @@ def resolve(
 ) -> Scenario:
     """The scenario with run overrides applied and its seed fixed (fresh entropy for None).
 
-    The resolved scenario alone determines every number of the run.
+    A ``SeedSequence`` is recorded as its entropy (``run.seed``) and spawn key
+    (``run.spawn_key``), so the children of one ``spawn`` give different runs; an integer
+    seed is a root seed (empty spawn key). The resolved scenario alone determines every
+    number of the run.
     """
+    changes: dict[str, Any] = {"paths": paths, "years": years}
     if isinstance(seed, np.random.SeedSequence):
-        seed = root_key(seed)[1]
-    changes: dict[str, Any] = {"paths": paths, "years": years, "seed": seed}
+        changes.update(seed=root_key(seed)[1], spawn_key=tuple(int(k) for k in seed.spawn_key))
+    elif seed is not None:
+        changes.update(seed=seed, spawn_key=())
     changes = {k: v for k, v in changes.items() if v is not None}
     if changes:
         scenario = scenario.replace(run=changes)
     if scenario.run.seed is None:
-        scenario = scenario.replace(run={"seed": root_key(None)[1]})
+        scenario = scenario.replace(run={"seed": root_key(None)[1], "spawn_key": ()})
     return scenario
+
+
+def run_key(scenario: Scenario) -> np.ndarray:
+    """The key of a resolved scenario's paths: its seed's entropy and spawn key."""
+    run = scenario.run
+    if run.seed is None:
+        raise ValueError("run.seed: resolve the scenario first (simulate.resolve)")
+    return root_key(np.random.SeedSequence(run.seed, spawn_key=run.spawn_key))[0]
 
 
 def chunks(scenario: Scenario, first_path: int = 0) -> list[tuple[int, int]]:
@@ -269,7 +282,7 @@ def run_chunk(scenario: Scenario, first: int, stop: int) -> ChunkResult:
     Returns (counts, money, totals, path_ints), named by ``engine.kernel``'s ``*_VARS``.
     """
     inputs = prepare(scenario)
-    key, _ = root_key(scenario.run.seed)
+    key = run_key(scenario)
     n, periods = stop - first, scenario.periods
     counts = np.zeros((n, periods, len(kernel.COUNT_VARS)), dtype=np.int64)
     money = np.zeros((n, periods, len(kernel.MONEY_VARS)), dtype=np.float64)
