@@ -58,6 +58,20 @@ def test_mean_sd_and_probability_with_their_errors() -> None:
     assert p.estimate == 0.5 and p.std_error == pytest.approx(np.sqrt(1 / 3) / 2)
 
 
+def test_the_weight_is_the_control_of_weighted_means() -> None:
+    # a constant outcome has its mean exactly, whatever the sample mean of the weights
+    w = np.array([0.2, 0.3, 0.5, 0.6])  # mean 0.4: far from 1
+    m = risk.mean(np.full(4, 7.0), w)
+    assert m.estimate == pytest.approx(7.0) and m.std_error == pytest.approx(0.0, abs=1e-12)
+    # x = (1, 2, 3, 4), w x = (0.2, 0.6, 1.5, 2.4): slope b on w by least squares, then
+    # mean(w x) - b (mean(w) - 1)
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    dw = w - 0.4
+    b = np.dot(dw, w * x - 1.175) / np.dot(dw, dw)
+    assert risk.mean(x, w).estimate == pytest.approx(1.175 + 0.6 * b, rel=1e-12)
+    assert risk.prob_above(np.ones(4), 0.0, w).estimate == pytest.approx(1.0)
+
+
 def test_weighted_measures_are_those_of_the_weighted_distribution() -> None:
     # weights (0.5, 0.5, 1.5, 1.5) / 4: P(X = 1) = P(X = 2) = 1/8, P(X = 3) = P(X = 4) = 3/8
     x, w = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, 0.5, 1.5, 1.5])
@@ -182,7 +196,10 @@ def test_a_tilted_run_is_summarised_with_its_weights(tilted_run: xr.Dataset) -> 
     w = np.exp(tilted_run["log_weight"].values)
     assert np.ptp(w) > 0
     table = summary(tilted_run, ("liability_pv",), (0.9,)).loc["liability_pv"]
-    assert table.loc["mean", "estimate"] == pytest.approx(np.mean(w * x), rel=1e-12)
+    # the weighted mean with the weight (mean 1) as control: least squares of w x on w
+    slope = np.polyfit(w, w * x, 1)[0]
+    expected = np.mean(w * x) - slope * (np.mean(w) - 1)
+    assert table.loc["mean", "estimate"] == pytest.approx(expected, rel=1e-9)
     assert table.loc["mean", "estimate"] != pytest.approx(x.mean(), rel=1e-6)
     assert table.loc["TVaR 90%", "estimate"] == risk.tvar(x, 0.9, w).estimate
 
@@ -206,5 +223,5 @@ def test_figures_weight_a_tilted_run_or_refuse_it(tilted_run: xr.Dataset) -> Non
 
 def test_streaming_refuses_a_tilt() -> None:
     scenario = make_scenario("kangai", 20_000, run={"paths": 4, "years": 1, "tilt": 2e-6})
-    with pytest.raises(ValueError, match="run.tilt"):
+    with pytest.raises(ValueError, match=r"run\.tilt"):
         simulate(scenario, mode="streaming")
