@@ -30,6 +30,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
 
+FIRST_START = dt.date(1678, 1, 1)
+LAST_END = dt.date(2262, 4, 11)
+"""Period dates are nanosecond timestamps (pandas, netCDF): runs must lie in this range."""
+
+
 class Run(_Section):
     """How much to simulate."""
 
@@ -48,6 +53,17 @@ class Run(_Section):
         allow_inf_nan=False,
         description="importance sampling: exponential tilt of case costs, per yuan",
     )
+
+    @model_validator(mode="after")
+    def _dates_representable(self) -> Self:
+        end = self.start + dt.timedelta(days=math.ceil(self.years * 366) + 31)
+        if self.start < FIRST_START or end > LAST_END:
+            latest = LAST_END - dt.timedelta(days=math.ceil(self.years * 366) + 31)
+            raise ValueError(
+                f"start {self.start} with {self.years:g} years is outside the dates "
+                f"results can hold; start between {FIRST_START} and {latest}"
+            )
+        return self
 
 
 class Population(_Section):

@@ -444,13 +444,50 @@ def simulate(
 
 
 def _check_memory(scenario: Scenario) -> None:
-    """Refuse a full-mode run whose path x period arrays cannot fit in this machine's memory."""
+    """Refuse a full-mode run whose path x period arrays cannot fit in the memory this
+    process may use (:func:`memory_limit`)."""
     per_path = scenario.periods * (len(kernel.COUNT_VARS) + len(kernel.MONEY_VARS)) * 8
     need = 2 * scenario.run.paths * per_path  # the chunks, then the joined arrays
-    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = memory_limit()
+    if limit is None:
+        return
+    have, where = limit
     if need > 0.8 * have:
         raise ValueError(
             f"paths: {scenario.run.paths:,} paths x {scenario.periods} periods need about "
-            f"{need / 2**30:,.0f} GiB in full mode, more than this machine's "
-            f"{have / 2**30:,.0f} GiB: use mode='streaming' (--mode streaming) or fewer paths"
+            f"{need / 2**30:,.1f} GiB in full mode, more than the {have / 2**30:,.1f} GiB of "
+            f"{where}: use mode='streaming' (--mode streaming) or fewer paths"
         )
+
+
+CGROUP_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+"""cgroup v2 and v1 memory limits of this process's container."""
+
+
+def memory_limit() -> tuple[int, str] | None:
+    """The smallest of the machine's memory, the address-space limit (``ulimit -v``) and
+    the cgroup memory limit, with what sets it; None when none can be read."""
+    limits: list[tuple[int, str]] = []
+    try:
+        limits.append((os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine"))
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            limits.append((int(soft), "the address-space limit (ulimit -v)"))
+    except (ImportError, AttributeError, ValueError, OSError):
+        pass
+    for path in CGROUP_LIMITS:
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.isdigit() and int(text) < 2**60:  # "max" or a huge value: no limit
+            limits.append((int(text), f"the cgroup memory limit ({path})"))
+    return min(limits) if limits else None

@@ -447,8 +447,8 @@ def test_huge_seed_is_accepted_and_recorded() -> None:
 
 
 TOO_LARGE = re.compile(
-    r"paths: 100,000,000 paths x 2400 periods need about [\d,]+ GiB in full mode, more than "
-    r"this machine's [\d,]+ GiB: use mode='streaming' \(--mode streaming\) or fewer paths"
+    r"paths: 100,000,000 paths x 2400 periods need about [\d,.]+ GiB in full mode, more than "
+    r"the [\d,.]+ GiB of [^:]+: use mode='streaming' \(--mode streaming\) or fewer paths"
 )
 
 
