@@ -8,7 +8,7 @@ importance-sampling error to the error plain Monte Carlo would have with as many
 (``se_plain * sqrt(FACTOR)``). A scenario passes when ``|z| <= 4`` and the ratio is at most 1
 for both measures.
 
-Run: ``python -m benchmarks.tail_agreement [--factor 20] [--paths N] [SCENARIO ...]``;
+Run: ``python -m benchmarks.tail_agreement [--factor 20] [--paths N] [--years Y] [FILE ...]``;
 the figures are written to ``benchmarks/results/tail_agreement.json``.
 """
 
@@ -28,9 +28,13 @@ LEVEL = 0.995
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def compare(path: Path, factor: int, paths: int | None, threads: int | None) -> dict:
+def compare(
+    path: Path, factor: int, paths: int | None, threads: int | None, years: float | None
+) -> dict:
     """The figures of one scenario (see the module's docstring)."""
     scenario = load_scenario(path)
+    if years is not None:
+        scenario = scenario.replace(run={"years": years})
     n = paths or scenario.run.paths
     began = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -72,12 +76,13 @@ def main() -> None:
     p.add_argument("--factor", type=int, default=20)
     p.add_argument("--paths", type=int)
     p.add_argument("--threads", type=int)
+    p.add_argument("--years", type=float, help="horizon (default each scenario's)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "tail_agreement.json"))
     args = p.parse_args()
     files = [Path(s) for s in args.scenarios] or sorted((ROOT / "scenarios").glob("*.toml"))
     rows = []
     for path in files:
-        row = compare(path, args.factor, args.paths, args.threads)
+        row = compare(path, args.factor, args.paths, args.threads, args.years)
         rows.append(row)
         v, t = row["VaR 99.5%"], row["TVaR 99.5%"]
         print(

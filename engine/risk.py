@@ -21,12 +21,14 @@ the plain Monte Carlo one.
   (the lower ``l``-quantile of the weighted empirical distribution; with equal weights the
   order statistic of rank ``ceil(n l)``). Its 95% interval inverts the interval
   ``l -/+ 1.96 s_F`` of the distribution function, ``s_F`` the standard error of
-  ``P(X > VaR)``; its standard error is the interval's width over ``2 x 1.96``;
+  ``P(X > VaR)`` (plain Monte Carlo's ``sqrt(l (1 - l) / n)`` when no path lies beyond
+  VaR); its standard error is the interval's width over ``2 x 1.96``;
 * TVaR at level ``l``: ``VaR + (1/n) sum w_i (x_i - VaR)^+ / (1 - l)``, the Acerbi-Tasche
   expected shortfall (the mean of the worst ``1 - l`` of the distribution, the atom at VaR
   counted in part). Its standard error is that of the mean of
   ``psi_i = (x_i - VaR)^+ / (1 - l)``, ``sd(w psi) / sqrt(n)`` (VaR minimises the
-  expression, so its own error does not enter to first order).
+  expression, so its own error does not enter to first order). With no path beyond VaR
+  the sample cannot tell the error: it is NaN.
 
 Examples
 --------
@@ -216,8 +218,8 @@ def var(x: np.ndarray, level: float, w: np.ndarray | None = None) -> Estimate:
     _, xs, tail = _sorted(x, w)
     v = float(xs[_index(tail, level)])
     _, s_f = _mean_se(w * (x > v))
-    if not np.isfinite(s_f):
-        s_f = 0.0
+    if not np.any(x > v) or not np.isfinite(s_f):  # nothing beyond: plain Monte Carlo's
+        s_f = float(np.sqrt(level * (1 - level) / x.size))
     lo, hi = var_interval(x, level, s_f, w)
     return Estimate(v, (hi - lo) / (2 * Z95), lo, hi)
 
@@ -234,6 +236,8 @@ def tvar(x: np.ndarray, level: float, w: np.ndarray | None = None) -> Estimate:
     x, w = _prepare(x, w)
     v = var(x, level, w).estimate
     extra, se = _mean_se(w * np.maximum(x - v, 0.0) / (1 - level))
+    if not np.any(x > v):  # no path beyond VaR: the sample cannot tell the error
+        se = float("nan")
     return _normal(v + extra, se)
 
 

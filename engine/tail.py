@@ -50,6 +50,9 @@ MIN_ESS_SHARE = 0.01
 MAX_WEIGHT_SHARE = 0.1
 """...or when one path holds more than this share of them (see :class:`TailWarning`)."""
 
+MIN_TAIL_PATHS = 1
+"""...or when fewer paths than this lie beyond it (the tilt does not reach the tail)."""
+
 MIN_ESS_ALL = 0.15
 """All the weights of a run are unhealthy below this many effective paths per path."""
 
@@ -86,7 +89,8 @@ class TailWarning(UserWarning):
     beyond ``t``, for VaR and TVaR those beyond VaR (for :func:`control_variate` those with
     a non-zero value). They degenerate when their effective sample size
     ``(sum w)^2 / sum w^2`` is below 1% of ``m``, or when one path holds more than 10% of
-    their total and over 5 times an equal share ``1/m``. The estimate and its standard
+    their total and over 5 times an equal share ``1/m``, or (in a tilted run) when no path
+    lies beyond (:data:`MIN_TAIL_PATHS`). The estimate and its standard
     error are then unreliable: lower the tilt or target a less extreme level. Plain runs
     (equal weights) never degenerate.
 
@@ -276,7 +280,12 @@ def tail_estimates(
     rows["mean weight"] = _row(w_mean, w_se, float("nan"), w)
     table = pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS)
     table.index.name = "statistic"
-    bad = [label for label, mask in tails.items() if _degenerate(log_w[mask])]
+    tilted = np.ptp(log_w) > 0
+    bad = [
+        label
+        for label, mask in tails.items()
+        if _degenerate(log_w[mask]) or (tilted and mask.sum() < MIN_TAIL_PATHS)
+    ]
     table.attrs.update(paths=n, tilt=_tilt_of(ds), degenerate=bool(bad))
     if bad:
         warnings.warn(
@@ -534,6 +543,7 @@ def choose_tilt_for_level(
     first_path: int = 0,
     threads: int | None = None,
     max_log_weight_var: float | None = MAX_LOG_WEIGHT_VAR,
+    variable: str = "period_cost",
 ) -> float:
     """Tilt that moves the total claim cost over the horizon to its VaR at ``level``.
 
@@ -580,6 +590,12 @@ def choose_tilt_for_level(
     max_log_weight_var : float or None
         The cap on the predicted variance of the log weights; None: no cap (a one-period
         tail far out wants the full tilt, at the price of the body's weights).
+    variable : str
+        The outcome whose tail is aimed at (see :func:`path_values`): ``C`` above is this
+        variable, ``beta = cov(M, X) / var(X)``, of either sign (a liability that falls
+        when claims rise, as when a plan that closes early stops its shortfalls, wants a
+        negative tilt). A variable without spread or correlation with ``M`` in the pilot
+        falls back to ``period_cost``.
 
     Returns
     -------
@@ -597,19 +613,23 @@ def choose_tilt_for_level(
         raise ValueError(f"pilot_paths must be >= 2, got {pilot_paths}")
     plain = scenario.replace(run={"tilt": 0.0})
     pilot = simulate(plain, pilot_paths, seed, first_path=first_path, threads=threads)
-    cost = path_values(pilot, "period_cost")
     martingale = path_values(pilot, "cost_martingale")
     total_claims = float(path_values(pilot, "claims").mean())
-    var = float(cost.var(ddof=1))
     claims, costs, _ = _pool_claims(scenario)
-    if var <= 0 or total_claims <= 0 or claims.size == 0:
+    if total_claims <= 0 or claims.size == 0:
         return 0.0
-    beta = float(np.cov(martingale, cost)[0, 1]) / var
-    if beta <= 0:
+    shift = 0.0
+    for name in dict.fromkeys((variable, "period_cost")):  # the target, else the claim cost
+        x = path_values(pilot, name)
+        var = float(x.var(ddof=1))
+        cov = float(np.cov(martingale, x)[0, 1]) if var > 0 else 0.0
+        if cov != 0.0 and np.isfinite(cov):
+            shift = cov / np.sqrt(var) * float(stats.norm.ppf(level))
+            break
+    if shift == 0.0:
         return 0.0
     claims = claims * total_claims / claims.sum()
     base = float(np.dot(claims, costs))
-    shift = beta * float(stats.norm.ppf(level)) * np.sqrt(var)
     theta = _tilt_for_mean(claims, costs, base + shift)
     if max_log_weight_var is None:
         return theta
@@ -651,8 +671,8 @@ def simulate_tail(
 ) -> tuple[xr.Dataset, pd.DataFrame]:
     """Importance-sampled run aimed at the tail at ``level``, with its risk measures.
 
-    Fixes the seed (:func:`engine.simulate.resolve`), chooses the tilt with
-    :func:`choose_tilt_for_level` from a pilot of ``pilot_paths`` plain paths numbered
+    Fixes the seed (:func:`engine.simulate.resolve`), chooses the tilt aimed at the first
+    of ``variables`` with :func:`choose_tilt_for_level` from a pilot of ``pilot_paths`` plain paths numbered
     after the main run's (so independent of them, same seed), runs ``paths`` tilted paths
     and estimates each of ``variables`` with :func:`tail_estimates` at ``level``. The same
     arguments reproduce the same tilt and run.
@@ -700,6 +720,7 @@ def simulate_tail(
         first_path=scenario.run.paths,
         threads=threads,
         max_log_weight_var=max_log_weight_var,
+        variable=variables[0],
     )
     ds = simulate(scenario.replace(run={"tilt": theta}), threads=threads)
     ds.attrs.update(tilt=theta, tail_level=level, pilot_paths=pilot_paths)
