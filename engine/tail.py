@@ -672,8 +672,9 @@ def simulate_tail(
     """Importance-sampled run aimed at the tail at ``level``, with its risk measures.
 
     Fixes the seed (:func:`engine.simulate.resolve`), chooses the tilt aimed at the first
-    of ``variables`` with :func:`choose_tilt_for_level` from a pilot of ``pilot_paths`` plain paths numbered
-    after the main run's (so independent of them, same seed), runs ``paths`` tilted paths
+    of ``variables`` with :func:`choose_tilt_for_level` from a pilot of ``pilot_paths``
+    plain paths numbered after the main run's (so independent of them, same seed), runs
+    ``paths`` tilted paths
     and estimates each of ``variables`` with :func:`tail_estimates` at ``level``. The same
     arguments reproduce the same tilt and run.
 
