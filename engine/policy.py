@@ -697,14 +697,13 @@ def _estimate(
     """(value, its standard error, difference from the base, its paired standard error)."""
     n = x.size
     if metric != "liability_var995":
-        value, diff = risk.mean(x), risk.mean(x - base)
-        return value.estimate, value.std_error, diff.estimate, diff.std_error
+        m, d = risk.mean(x), risk.mean(x - base)
+        return m.estimate, m.std_error, d.estimate, d.std_error
     var = risk.var(x, 0.995)
-    value, value_se = var.estimate, var.std_error
     rows = rng.integers(0, n, size=(boot, n))
     diffs = _var(x[rows]) - _var(base[rows])
     diff = float(_var(x) - _var(base))
-    return float(value), float(value_se), diff, float(diffs.std(ddof=1))
+    return var.estimate, var.std_error, diff, float(diffs.std(ddof=1))
 
 
 def compare_levers(

@@ -729,6 +729,9 @@ def simulate_tail(
         {name: tail_estimates(ds, name, levels=(level,)) for name in variables},
         names=["variable", "statistic"],
     )
-    weight = table.loc[(variables[0], "mean weight")]
-    _warn_unhealthy(weight.estimate, weight.std_error, weight.effective_paths, ds.sizes["path"])
+    row = table.loc[(variables[0], "mean weight")].to_numpy(dtype=float)
+    w_mean, w_se, ess = (
+        float(row[COLUMNS.index(c)]) for c in ("estimate", "std_error", "effective_paths")
+    )
+    _warn_unhealthy(w_mean, w_se, ess, ds.sizes["path"])
     return ds, table
