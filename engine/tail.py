@@ -729,9 +729,7 @@ def simulate_tail(
         {name: tail_estimates(ds, name, levels=(level,)) for name in variables},
         names=["variable", "statistic"],
     )
-    row = table.loc[(variables[0], "mean weight")].to_numpy(dtype=float)
-    w_mean, w_se, ess = (
-        float(row[COLUMNS.index(c)]) for c in ("estimate", "std_error", "effective_paths")
-    )
-    _warn_unhealthy(w_mean, w_se, ess, ds.sizes["path"])
+    w = importance_weights(ds)
+    w_mean, w_se = _mean_se(w)
+    _warn_unhealthy(w_mean, w_se, _effective_paths(w)[0], w.size)
     return ds, table
