@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import InputError
 from engine.results import engine_version
 from engine.scenario import Scenario
 
@@ -30,7 +31,7 @@ PARTIAL = ".partial"
 """Suffix of temporary files: ``.NAME.PID.TOKEN.partial``."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint directory that belongs to another run or cannot be used."""
 
 

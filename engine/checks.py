@@ -16,6 +16,7 @@ from collections.abc import Hashable, Iterable
 import numpy as np
 import xarray as xr
 
+from engine.errors import InputError
 from engine.kernel import COUNT_VARS, PATH_INT_VARS
 
 __all__ = ["RTOL", "check_finite", "check_result"]
@@ -143,7 +144,7 @@ def check_finite(ds: xr.Dataset) -> None:
     """
     problems = _non_finite(ds)
     if problems:
-        raise ValueError("non-finite values: " + "; ".join(problems))
+        raise InputError("non-finite values: " + "; ".join(problems))
 
 
 def _scale(*terms: xr.DataArray) -> xr.DataArray:
@@ -294,4 +295,4 @@ def check_result(ds: xr.Dataset, rtol: float = RTOL) -> None:
         problems += _identity(m, label, m["liability"], rhs, _scale(*terms), rtol)
     problems += _cap_problems(ds, rtol)
     if problems:
-        raise ValueError("result fails its checks: " + "; ".join(problems))
+        raise InputError("result fails its checks: " + "; ".join(problems))

@@ -30,6 +30,7 @@ from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
 from engine import risk
+from engine.errors import InputError
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import summary
 
@@ -90,7 +91,7 @@ _CJK_NAME = re.compile(r"CJK|WenQuanYi|Han Sans|Han Serif|YaHei|SimHei|SimSun|Pi
 _PROBE = "相互宝水滴轻松美团康爱公社壁虎夸克联盟灯火助"
 
 
-class MissingVariableError(ValueError):
+class MissingVariableError(InputError):
     """A figure needs a variable (or dimension) that the Dataset does not have."""
 
 
@@ -802,7 +803,7 @@ def heatmap(
     two; the others must then have one value.
     """
     if stat not in STATS:
-        raise ValueError(f"stat {stat!r} is unknown; valid: {', '.join(STATS)}")
+        raise InputError(f"stat {stat!r} is unknown; valid: {', '.join(STATS)}")
     name = "closure_period" if stat == "p_closure" else (variable or "liability_pv")
     _require(ds, "heatmap", name)
     _unweighted(ds, "heatmap")
@@ -890,5 +891,5 @@ def plot(ds: xr.Dataset, kind: str, **kwargs: Any) -> Figure:
     >>> plot(ds, "exceedance").savefig("exceedance.png")  # doctest: +SKIP
     """
     if kind not in KINDS:
-        raise ValueError(f"unknown plot kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        raise InputError(f"unknown plot kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     return KINDS[kind](ds, **kwargs)

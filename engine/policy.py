@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from engine import kernel, risk
+from engine.errors import InputError
 from engine.expected import hazard as annual_to_hazard
 from engine.io import scenario_of
 from engine.plans import PERIODS_PER_YEAR
@@ -87,10 +88,10 @@ def horizon_liability(ds: xr.Dataset, periods: int) -> xr.Dataset:
         ``closure_period`` (``-1`` unless announced within ``periods``), dim ``path``.
     """
     if ds.attrs.get("mode") != "full":
-        raise ValueError("horizon_liability needs a run in mode 'full' (path x period arrays)")
+        raise InputError("horizon_liability needs a run in mode 'full' (path x period arrays)")
     n_periods = ds.sizes["period"]
     if not 1 <= periods <= n_periods:
-        raise ValueError(f"periods must be in 1..{n_periods}, got {periods}")
+        raise InputError(f"periods must be in 1..{n_periods}, got {periods}")
     closure = np.asarray(ds["closure_period"].values)
     t = np.arange(n_periods)
     early = (closure >= 0) & (closure < periods)
@@ -120,9 +121,9 @@ def _horizon_run(scenario: Scenario, horizon_years: float) -> tuple[Scenario, in
     """The scenario over the horizon plus the notice period, and the horizon in periods."""
     periods = round(horizon_years * PERIODS_PER_YEAR)
     if periods < 1:
-        raise ValueError(f"horizon_years must cover at least one period, got {horizon_years}")
+        raise InputError(f"horizon_years must cover at least one period, got {horizon_years}")
     if scenario.run.tilt != 0:
-        raise ValueError("capital needs an untilted run: set run.tilt to 0")
+        raise InputError("capital needs an untilted run: set run.tilt to 0")
     years = (periods + scenario.termination.notice_periods) / PERIODS_PER_YEAR
     return scenario.replace(run={"years": years}), periods
 
@@ -330,7 +331,7 @@ def with_incidence(scenario: Scenario, annual: float | np.ndarray) -> KernelInpu
     """
     q = np.asarray(annual, dtype=float)
     if q.ndim > 2 or not np.all(np.isfinite(q)) or np.any(q < 0):
-        raise ValueError("annual incidence must be finite numbers >= 0, by age or [sex, age]")
+        raise InputError("annual incidence must be finite numbers >= 0, by age or [sex, age]")
     inputs = prepare(scenario)
     q = np.broadcast_to(q, inputs.hazard.shape[:2])
     classes = np.array([1.0, scenario.incidence.impaired_multiplier])
@@ -428,7 +429,7 @@ def _groups(
     else:
         edges = np.asarray(bands)
         if edges.size == 0 or np.any(np.diff(edges) <= 0):
-            raise ValueError(f"bands must be increasing lower age bounds, got {list(bands)}")
+            raise InputError(f"bands must be increasing lower age bounds, got {list(bands)}")
         uppers = [*(edges[1:] - 1), max_age]
         labels = np.array([f"{lo}-{hi}" for lo, hi in zip(edges, uppers, strict=True)] + [""])
         ages = labels[np.where(age >= edges[0], np.searchsorted(edges, age, side="right") - 1, -1)]
@@ -755,7 +756,7 @@ def compare_levers(
     """
     base = resolve(scenario, paths, seed, years)
     if base.run.tilt != 0:
-        raise ValueError("compare_levers needs an untilted run: set run.tilt to 0")
+        raise InputError("compare_levers needs an untilted run: set run.tilt to 0")
     problems = ["lever 'base': the name is reserved for the base run"] if "base" in levers else []
     runs = {"base": base}
     for name, updates in levers.items():
@@ -764,7 +765,7 @@ def compare_levers(
         except ValueError as exc:
             problems.append(f"lever {name!r}: {exc}")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise InputError("; ".join(problems))
     values = {name: _lever_paths(simulate(s)) for name, s in runs.items()}
     rows = {}
     for name in runs:

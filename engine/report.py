@@ -20,7 +20,7 @@ import tomli_w
 import xarray as xr
 
 from engine import risk
-from engine.io import scenario_of, write_atomic
+from engine.io import REPORT_GENERATOR, check_replace, scenario_of, write_atomic
 from engine.plans import PERIODS_PER_YEAR
 from engine.plotting import MissingVariableError, plan_label, plot, swept_fields
 from engine.results import summary
@@ -345,6 +345,7 @@ def render_report(ds: xr.Dataset, *, title: str | None = None, dpi: float = 100)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta name="generator" content="{REPORT_GENERATOR}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(heading)}</title><style>{STYLE}</style></head><body>",
         f"<header><h1>{_e(heading)}</h1>",
@@ -373,15 +374,26 @@ def render_report(ds: xr.Dataset, *, title: str | None = None, dpi: float = 100)
 
 
 def write_report(
-    ds: xr.Dataset, path: str | Path, *, title: str | None = None, dpi: float = 100
+    ds: xr.Dataset,
+    path: str | Path,
+    *,
+    title: str | None = None,
+    dpi: float = 100,
+    force: bool = False,
 ) -> Path:
     """Write the HTML report of ``ds`` to ``path`` (atomically); returns the path.
 
+    An existing ``path`` is replaced only if it is a report this engine wrote, or with
+    ``force`` (:func:`engine.io.check_replace`).
+
     Examples
     --------
-    >>> write_report(ds, "report.html")  # doctest: +SKIP
-    PosixPath('report.html')
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "report.html"
+    >>> write_report(ds, out) == out
+    True
     """
+    check_replace(Path(path), force=force)
     text = render_report(ds, title=title, dpi=dpi)
 
     def write(tmp: Path) -> None:

@@ -43,6 +43,8 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from engine.errors import InputError
+
 Z95 = float(stats.norm.ppf(0.975))
 """The normal 97.5% point: 95% intervals are ``estimate -/+ Z95 * std_error``."""
 
@@ -85,7 +87,7 @@ def refuse_weighted(ds: xr.Dataset, what: str) -> None:
     """Raise ``ValueError`` when ``what`` would summarise an importance-sampled ``ds``
     as if its paths were equally likely."""
     if weighted(ds):
-        raise ValueError(
+        raise InputError(
             f"{what} cannot weight the paths of an importance-sampled run (log_weight): "
             "use a run without tilt"
         )
@@ -94,10 +96,10 @@ def refuse_weighted(ds: xr.Dataset, what: str) -> None:
 def _prepare(x: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=float).ravel()
     if x.size == 0:
-        raise ValueError("a risk measure needs at least one path, got 0")
+        raise InputError("a risk measure needs at least one path, got 0")
     w = np.ones(x.size) if w is None else np.asarray(w, dtype=float).ravel()
     if w.shape != x.shape:
-        raise ValueError(f"weights have {w.size} values for {x.size} outcomes")
+        raise InputError(f"weights have {w.size} values for {x.size} outcomes")
     return x, w
 
 
@@ -183,7 +185,7 @@ def _index(tail: np.ndarray, level: float) -> int:
 
 def _check_level(level: float) -> None:
     if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+        raise InputError(f"level must lie in (0, 1), got {level!r}")
 
 
 def var_index(x: np.ndarray, level: float, w: np.ndarray | None = None) -> int:
@@ -253,9 +255,9 @@ def quantile(x: np.ndarray, level: float, w: np.ndarray | None = None) -> float:
     """
     x, w = _prepare(x, w)
     if not 0.0 <= level <= 1.0:
-        raise ValueError(f"level must lie in [0, 1], got {level!r}")
+        raise InputError(f"level must lie in [0, 1], got {level!r}")
     total = float(w.sum())
     if not total > 0:
-        raise ValueError("the weights of a quantile must have a positive sum")
+        raise InputError("the weights of a quantile must have a positive sum")
     _, xs, tail = _sorted(x, w * (x.size / total))
     return float(xs[_index(tail, level)])

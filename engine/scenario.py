@@ -14,11 +14,12 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine.errors import InputError
 from engine.plans import PLANS, Plan
 from engine.tables import INCIDENCE_SETS, MANIFEST
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError):
     """A scenario that cannot be run; ``problems`` lists every reason, one line each."""
 
     def __init__(self, problems: list[str], source: str = "scenario") -> None:

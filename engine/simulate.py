@@ -14,6 +14,7 @@ import xarray as xr
 from engine import kernel, streaming
 from engine.checkpoint import Checkpoint
 from engine.checks import check_finite
+from engine.errors import InputError
 from engine.expected import hazard as annual_to_hazard
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import build_dataset, build_stream_dataset
@@ -266,7 +267,7 @@ def run_key(scenario: Scenario) -> np.ndarray:
     """The key of a resolved scenario's paths: its seed's entropy and spawn key."""
     run = scenario.run
     if run.seed is None:
-        raise ValueError("run.seed: resolve the scenario first (simulate.resolve)")
+        raise InputError("run.seed: resolve the scenario first (simulate.resolve)")
     return root_key(np.random.SeedSequence(run.seed, spawn_key=run.spawn_key))[0]
 
 
@@ -409,14 +410,14 @@ def simulate(
     >>> ds = simulate(load_scenario("scenarios/xianghubao.toml"), paths=10)  # doctest: +SKIP
     """
     if threads is not None and not 1 <= threads <= MAX_THREADS:
-        raise ValueError(f"threads must be in 1..{MAX_THREADS}, got {threads}")
+        raise InputError(f"threads must be in 1..{MAX_THREADS}, got {threads}")
     if mode not in ("full", "streaming"):
-        raise ValueError(f"mode must be 'full' or 'streaming', got {mode!r}")
+        raise InputError(f"mode must be 'full' or 'streaming', got {mode!r}")
     if not all(0 <= q <= 1 for q in quantiles):
-        raise ValueError(f"quantiles must lie in [0, 1], got {quantiles}")
+        raise InputError(f"quantiles must lie in [0, 1], got {quantiles}")
     scenario = resolve(scenario, paths, seed, years)
     if mode == "streaming" and scenario.run.tilt != 0:
-        raise ValueError(
+        raise InputError(
             f"run.tilt: {scenario.run.tilt:g} needs mode 'full': streaming keeps unweighted "
             "per-period statistics, which would describe the tilted model"
         )
@@ -453,7 +454,7 @@ def _check_memory(scenario: Scenario) -> None:
         return
     have, where = limit
     if need > 0.8 * have:
-        raise ValueError(
+        raise InputError(
             f"paths: {scenario.run.paths:,} paths x {scenario.periods} periods need about "
             f"{need / 2**30:,.1f} GiB in full mode, more than the {have / 2**30:,.1f} GiB of "
             f"{where}: use mode='streaming' (--mode streaming) or fewer paths"

@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from engine.distributed import Scheduler, connect
+from engine.errors import InputError
 from engine.results import engine_version
 from engine.scenario import Scenario, ScenarioError
 from engine.simulate import resolve, simulate
@@ -105,7 +106,7 @@ def _point(
     ds = reduce(simulate(scenario, threads=threads))
     clash = [name for name in dims if name in ds.variables]
     if clash:
-        raise ValueError(
+        raise InputError(
             f"reduce kept variables named like grid dims: {', '.join(clash)}; "
             "drop or rename them in reduce"
         )

@@ -27,6 +27,7 @@ import xarray as xr
 from scipy import optimize, stats
 
 from engine import kernel, risk
+from engine.errors import InputError
 from engine.scenario import Scenario
 from engine.simulate import prepare, resolve, simulate
 
@@ -122,11 +123,11 @@ def path_values(ds: xr.Dataset, variable: str) -> np.ndarray:
         da = ds[variable]
     else:
         valid = sorted({str(name) for name in ds.data_vars} | set(DERIVED))
-        raise ValueError(f"variable must be one of {valid}, got {variable!r}")
+        raise InputError(f"variable must be one of {valid}, got {variable!r}")
     if "period" in da.dims:
         da = da.sum("period")
     if da.dims != ("path",):
-        raise ValueError(f"variable {variable!r} has dims {da.dims}; expected path (and period)")
+        raise InputError(f"variable {variable!r} has dims {da.dims}; expected path (and period)")
     return np.asarray(da.values, dtype=float)
 
 
@@ -257,7 +258,7 @@ def tail_estimates(
     """
     for level in levels:
         if not 0.0 < level < 1.0:
-            raise ValueError(f"levels must lie in (0, 1), got {level!r}")
+            raise InputError(f"levels must lie in (0, 1), got {level!r}")
     x = path_values(ds, variable)
     log_w = _log_weights(ds)
     w = importance_weights(ds)
@@ -382,13 +383,13 @@ def control_variate(
     else:
         unknown = [c for c in controls if c not in KNOWN_MEANS]
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"controls {unknown} have no known mean (known: {sorted(KNOWN_MEANS)}); "
                 "pass a mapping name -> mean"
             )
         means = {c: KNOWN_MEANS[c] for c in controls}
     if not means:
-        raise ValueError("controls must name at least one variable")
+        raise InputError("controls must name at least one variable")
     log_w = _log_weights(ds)
     w = importance_weights(ds)
     x = path_values(ds, variable)
@@ -399,7 +400,7 @@ def control_variate(
         c, mu = np.column_stack([c, w]), np.append(mu, 1.0)
     n, k = c.shape
     if n <= k + 1:
-        raise ValueError(f"need more than {k + 1} paths for {k} control columns, got {n}")
+        raise InputError(f"need more than {k + 1} paths for {k} control columns, got {n}")
     mean, se = _mean_se(y)
     c_mean = c.mean(axis=0)
     beta = np.linalg.lstsq(c - c_mean, y - mean, rcond=None)[0]
@@ -457,7 +458,7 @@ def _tilt_for_mean(claims: np.ndarray, costs: np.ndarray, target: float) -> floa
     edge = sign * min(TILT_MAX, 1.0 / float(costs.max()))
     while excess(edge) * base > 0:
         if abs(edge) >= TILT_MAX:
-            raise ValueError(
+            raise InputError(
                 f"target {target:,.2f} needs |tilt| > {TILT_MAX:g} per yuan "
                 f"(mean without tilt {base + target:,.2f})"
             )
@@ -513,16 +514,16 @@ def choose_tilt(scenario: Scenario, threshold: float, variable: str = "period_co
         plan = scenario.plan
         cap = min(plan.cap_per_period, plan.cap_per_year)
         if np.isfinite(plan.cap_per_case) or not np.isfinite(cap):
-            raise ValueError(
+            raise InputError(
                 "variable 'backstop' needs a per-period or yearly cap without a per-case cap; "
                 f"plan {plan.pinyin} has cap_per_case={plan.cap_per_case}, "
                 f"cap_per_period={plan.cap_per_period}, cap_per_year={plan.cap_per_year}"
             )
         target = threshold + cap * _sharing(scenario)
     else:
-        raise ValueError(f"variable must be one of ['backstop', 'period_cost'], got {variable!r}")
+        raise InputError(f"variable must be one of ['backstop', 'period_cost'], got {variable!r}")
     if claims.size == 0:
-        raise ValueError("the pool expects no claims: no tilt can reach a threshold")
+        raise InputError("the pool expects no claims: no tilt can reach a threshold")
     return _tilt_for_mean(claims, costs, target - fixed)
 
 
@@ -608,9 +609,9 @@ def choose_tilt_for_level(
     >>> theta = choose_tilt_for_level(load_scenario("scenarios/meituan.toml"))  # doctest: +SKIP
     """
     if not 0.5 < level < 1.0:
-        raise ValueError(f"level must lie in (0.5, 1), got {level!r}")
+        raise InputError(f"level must lie in (0.5, 1), got {level!r}")
     if pilot_paths < 2:
-        raise ValueError(f"pilot_paths must be >= 2, got {pilot_paths}")
+        raise InputError(f"pilot_paths must be >= 2, got {pilot_paths}")
     plain = scenario.replace(run={"tilt": 0.0})
     pilot = simulate(plain, pilot_paths, seed, first_path=first_path, threads=threads)
     martingale = path_values(pilot, "cost_martingale")

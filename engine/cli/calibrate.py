@@ -28,10 +28,16 @@ def arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Fit, print the report, optionally write a scenario and a plot."""
     from engine.calibrate import calibrate, report, write_scenario
+    from engine.errors import InputError
 
-    cal = calibrate(
-        args.data, args.plan, args.tier, table=args.table, trend=args.trend, level=args.level
-    )
+    try:  # engine.calibrate reports bad data as ValueError: it is the user's input here
+        cal = calibrate(
+            args.data, args.plan, args.tier, table=args.table, trend=args.trend, level=args.level
+        )
+    except ValueError as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(str(exc)) from exc
     print(report(cal))
     if args.out_scenario:
         print(f"\nwrote {write_scenario(cal, args.out_scenario)}")

@@ -18,6 +18,8 @@ from importlib import resources
 
 import numpy as np
 
+from engine.errors import UnknownNameError
+
 AGES = np.arange(106)
 """Ages covered by the incidence tables (age last birthday)."""
 
@@ -57,7 +59,7 @@ _CNNIC_BAND_AGES = {
 
 def _check_name(name: str, valid: list[str], what: str) -> None:
     if name not in valid:
-        raise KeyError(f"unknown {what} {name!r}; valid names: {', '.join(valid)}")
+        raise UnknownNameError(f"unknown {what} {name!r}; valid names: {', '.join(valid)}")
 
 
 def _read_rows(file: str) -> list[list[str]]:
