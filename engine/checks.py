@@ -140,7 +140,7 @@ def check_finite(ds: xr.Dataset) -> None:
     >>> check_finite(ds)
     Traceback (most recent call last):
     ...
-    ValueError: non-finite values: benefits = inf at path 1, period 1 (2020-08-15)
+    engine.errors.InputError: non-finite values: benefits = inf at path 1, period 1 (2020-08-15)
     """
     problems = _non_finite(ds)
     if problems:
@@ -247,7 +247,7 @@ def check_result(ds: xr.Dataset, rtol: float = RTOL) -> None:
     --------
     >>> from engine.simulate import simulate
     >>> from engine.scenario import load_scenario
-    >>> check_result(simulate(load_scenario("scenarios/kangai.toml"), paths=2))  # doctest: +SKIP
+    >>> check_result(simulate(load_scenario("scenarios/kangai.toml"), paths=2, years=0.5))
     """
     check_finite(ds)
     problems: list[str] = []

@@ -365,7 +365,8 @@ def load_scenario(path: str | Path) -> Scenario:
 
     Examples
     --------
-    >>> s = load_scenario("scenarios/xianghubao.toml")  # doctest: +SKIP
+    >>> load_scenario("scenarios/xianghubao.toml").population.members
+    100000000
     """
     path = Path(path)
     try:

@@ -407,7 +407,9 @@ def simulate(
     Examples
     --------
     >>> from engine.scenario import load_scenario
-    >>> ds = simulate(load_scenario("scenarios/xianghubao.toml"), paths=10)  # doctest: +SKIP
+    >>> ds = simulate(load_scenario("scenarios/xianghubao.toml"), paths=10, years=1)
+    >>> dict(ds.sizes)
+    {'path': 10, 'period': 24}
     """
     if threads is not None and not 1 <= threads <= MAX_THREADS:
         raise InputError(f"threads must be in 1..{MAX_THREADS}, got {threads}")

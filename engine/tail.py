@@ -606,7 +606,9 @@ def choose_tilt_for_level(
     Examples
     --------
     >>> from engine.scenario import load_scenario
-    >>> theta = choose_tilt_for_level(load_scenario("scenarios/meituan.toml"))  # doctest: +SKIP
+    >>> s = load_scenario("scenarios/meituan.toml").replace(run={"years": 1})
+    >>> choose_tilt_for_level(s, pilot_paths=40) > 0
+    True
     """
     if not 0.5 < level < 1.0:
         raise InputError(f"level must lie in (0.5, 1), got {level!r}")
@@ -711,8 +713,10 @@ def simulate_tail(
     Examples
     --------
     >>> from engine.scenario import load_scenario
-    >>> ds, table = simulate_tail(load_scenario("scenarios/meituan.toml"))  # doctest: +SKIP
-    >>> table.loc[("liability_pv", "TVaR 99.5%")]  # doctest: +SKIP
+    >>> s = load_scenario("scenarios/xianghubao.toml")
+    >>> ds, table = simulate_tail(s, paths=200, years=1, pilot_paths=40)
+    >>> float(table.loc[("liability_pv", "TVaR 99.5%"), "estimate"]) > 0
+    True
     """
     scenario = resolve(scenario, paths, seed, years)
     theta = choose_tilt_for_level(
