@@ -57,8 +57,8 @@ class Run(_Section):
 
     @model_validator(mode="after")
     def _dates_representable(self) -> Self:
-        end = self.start + dt.timedelta(days=math.ceil(self.years * 366) + 31)
-        if self.start < FIRST_START or end > LAST_END:
+        span = dt.timedelta(days=math.ceil(self.years * 366) + 31)
+        if self.start < FIRST_START or self.start > LAST_END - span:
             latest = LAST_END - dt.timedelta(days=math.ceil(self.years * 366) + 31)
             raise ValueError(
                 f"start {self.start} with {self.years:g} years is outside the dates "

@@ -556,14 +556,14 @@ def test_out_with_another_suffix_is_refused_before_simulating(tmp_path: Path, na
 
 
 def test_out_is_an_existing_folder(tmp_path: Path) -> None:
-    """``--out taken.nc`` where taken.nc is a folder: the rename onto it fails, and the
-    message names the file asked for, not the temporary one."""
+    """``--out taken.nc`` where taken.nc is a folder the engine did not write: refused
+    before simulating, naming the file asked for, and the folder is left alone."""
     target = tmp_path / "taken.nc"
     target.mkdir()
     code, out, err = cli([*RUN, "--out", str(target)])
-    assert code == 1 and "wrote" not in out
+    assert code == 2 and out == ""
     assert_one_line(err)
-    assert err.startswith(f"error: [Errno {errno.EISDIR}] cannot write {target}: "), err
+    assert err.startswith(f"error: {target} exists and is a directory this engine did not"), err
     assert ".partial" not in err
     assert leftovers(tmp_path) == ["taken.nc"] and leftovers(target) == []
 
