@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.errors import InputError
 from engine.plans import PERIODS_PER_YEAR, Plan
 from engine.tables import incidence_by_sex
 
@@ -31,7 +32,7 @@ def hazard(q: np.ndarray | float) -> np.ndarray:
 
 def _sex_index(sex: str) -> int:
     if sex not in SEXES:
-        raise ValueError(f"sex must be one of {SEXES}, got {sex!r}")
+        raise InputError(f"sex must be one of {SEXES}, got {sex!r}")
     return SEXES.index(sex)
 
 
@@ -66,13 +67,13 @@ def member_share(
     452.3
     """
     if not 0 <= age <= 105:
-        raise ValueError(f"age must be in 0..105, got {age}")
+        raise InputError(f"age must be in 0..105, got {age}")
     if not plan.min_age <= age <= plan.max_age:
-        raise ValueError(
+        raise InputError(
             f"age {age} is outside plan {plan.pinyin}'s ages {plan.min_age}-{plan.max_age}"
         )
     if not multiplier >= 0:
-        raise ValueError(f"multiplier must be >= 0, got {multiplier}")
+        raise InputError(f"multiplier must be >= 0, got {multiplier}")
     q = min(
         float(incidence_by_sex(table)[_sex_index(sex), age]) * multiplier * class_multiplier, 1.0
     )

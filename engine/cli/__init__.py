@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from engine.errors import InputError
+
 COMMANDS: dict[str, str] = {
     "run": "simulate a scenario file and print its summary",
     "plans": "list the plan presets",
@@ -24,7 +26,7 @@ COMMANDS: dict[str, str] = {
 """Each command and its help line; the command's module is ``engine.cli.<command>``."""
 
 
-class UsageError(Exception):
+class UsageError(InputError):
     """A bad command-line value; printed as one line, exit code 2."""
 
 
@@ -62,9 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser(_chosen(argv)).parse_args(argv)
     try:
         args.func(args)
-    except (KeyError, ValueError, UsageError) as exc:  # ScenarioError is a ValueError
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+    except InputError as exc:  # the engine's own errors only: a bug keeps its traceback
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)

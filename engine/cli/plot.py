@@ -4,6 +4,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from engine.errors import InputError
+
 
 def _dpi(text: str) -> float:
     try:
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> None:
     kwargs: dict[str, Any] = {"dpi": args.dpi}
     if args.stat is not None:
         if args.kind != "heatmap":
-            raise ValueError("--stat applies to --kind heatmap only")
+            raise InputError("--stat applies to --kind heatmap only")
         kwargs["stat"] = args.stat
     fig = plot(ds, args.kind, **kwargs)
     out = Path(args.out)

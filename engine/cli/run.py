@@ -28,6 +28,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--out", help="write the Dataset here: .nc (netCDF) or .zarr")
     p.add_argument(
+        "--force", action="store_true", help="let --out replace a file huzhu did not write"
+    )
+    p.add_argument(
         "--mode",
         choices=["full", "streaming"],
         default="full",
@@ -106,6 +109,11 @@ def _simulate(
 
         if not 0.5 < args.tail_target < 1:
             raise UsageError(f"--tail-target must be in (0.5, 1), got {args.tail_target}")
+        if args.mode != "full" or args.checkpoint or args.scheduler:
+            raise UsageError(
+                "--tail-target runs a pilot and a weighted full-mode run in this process: "
+                "drop --mode, --checkpoint and --scheduler"
+            )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TailWarning)
             ds, weighted = simulate_tail(scenario, args.tail_target, **common)
@@ -144,10 +152,12 @@ def _simulate(
         raise SystemExit(130) from None
 
 
-def check_out(out: str | None) -> None:
+def check_out(out: str | None, force: bool = False) -> None:
     """Refuse an unusable ``--out`` before hours of simulation, not after."""
     if out is None:
         return
+    from engine.io import check_replace
+
     path = Path(out)
     if path.suffix not in (".nc", ".zarr"):
         raise UsageError(f"--out {out}: the name must end in .nc (netCDF) or .zarr")
@@ -155,6 +165,7 @@ def check_out(out: str | None) -> None:
         raise UsageError(f"--out {out}: the folder {path.parent} does not exist")
     if not os.access(path.parent.resolve(), os.W_OK):
         raise UsageError(f"--out {out}: the folder {path.parent} is not writable")
+    check_replace(path, force=force)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -166,7 +177,7 @@ def run(args: argparse.Namespace) -> None:
     from engine.simulate import mean_age
 
     scenario = load_scenario(args.scenario)
-    check_out(args.out)
+    check_out(args.out, args.force)
     began = time.perf_counter()
     ds, tail_table = _simulate(args, scenario)
     elapsed = time.perf_counter() - began
@@ -191,4 +202,4 @@ def run(args: argparse.Namespace) -> None:
         print()
         print(_closure_text(ds, scenario.min_members))
     if args.out:
-        print(f"\nwrote {save(ds, args.out)}")
+        print(f"\nwrote {save(ds, args.out, force=args.force)}")

@@ -28,6 +28,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from engine.errors import UnknownNameError
+
 AGES = np.arange(106)
 """Ages covered by the incidence tables (age last birthday)."""
 
@@ -73,7 +75,7 @@ _CNNIC_BAND_AGES = {
 
 def _check_name(name: str, valid: list[str], what: str) -> None:
     if name not in valid:
-        raise KeyError(f"unknown {what} {name!r}; valid names: {', '.join(valid)}")
+        raise UnknownNameError(f"unknown {what} {name!r}; valid names: {', '.join(valid)}")
 
 
 def _read_rows(file: str) -> list[list[str]]:
