@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.cli import UsageError
+from engine.cli.compiling import compile_kernel
 from engine.cli.table import table
 
 if TYPE_CHECKING:
@@ -166,6 +167,8 @@ def run(args: argparse.Namespace) -> None:
 
     scenario = load_scenario(args.scenario)
     check_out(args.out)
+    if not args.scheduler:  # workers compile their own
+        compile_kernel(scenario)
     began = time.perf_counter()
     ds, tail_table = _simulate(args, scenario)
     elapsed = time.perf_counter() - began
