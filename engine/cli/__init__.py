@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS: dict[str, str] = {
-    "run": "simulate a scenario file and print its summary",
+    "run": "simulate a scenario (a file, or a bundled scenario's name) and print its summary",
+    "scenarios": "list the bundled scenarios",
     "plans": "list the plan presets",
     "expected": "a member's expected share, exactly",
     "capital": "capital for the implicit liability: VaR/TVaR over one year",
@@ -26,6 +27,19 @@ COMMANDS: dict[str, str] = {
 
 class UsageError(Exception):
     """A bad command-line value; printed as one line, exit code 2."""
+
+
+class _Version(argparse.Action):
+    """``--version``: print the installed version and exit (read only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import engine
+
+        print(f"huzhu {engine.__version__}")
+        parser.exit()
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
@@ -46,6 +60,7 @@ def parser(command: str | None = None, *, every: bool = False) -> argparse.Argum
     p = argparse.ArgumentParser(
         prog="huzhu", description="Monte Carlo risk engine for online mutual-aid platforms."
     )
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_line in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_line, description=help_line)

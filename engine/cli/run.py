@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from engine.cli import UsageError
 from engine.cli.compiling import compile_kernel
+from engine.cli.scenarios import find
 from engine.cli.table import table
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario")
+    p.add_argument("scenario", help="a scenario file, or a bundled scenario's name")
     p.add_argument("--paths", type=int)
     p.add_argument("--years", type=float)
     p.add_argument("--seed", type=int)
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> None:
     from engine.results import summary
     from engine.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario)
+    scenario = load_scenario(find(args.scenario))
     check_out(args.out)
     if not args.scheduler:  # workers compile their own
         compile_kernel(scenario)
