@@ -2,16 +2,19 @@
 where compiled kernels go, the version."""
 
 import importlib
+import io
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from engine import _jit
-from engine.cli import COMMANDS, main, parser
+from engine.cli import COMMANDS, explain, main, parser
 from engine.cli import compiling as compiling_module
+from engine.cli.table import show
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("numba", "xarray", "pandas", "scipy", "matplotlib", "dask")
@@ -118,3 +121,110 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         main(["nope"])
     assert exc.value.code == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+# --- what `huzhu run` prints ------------------------------------------------------------------
+
+DENGHUO = str(ROOT / "scenarios" / "denghuo.toml")
+
+
+def _run_output(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(["run", DENGHUO, "--paths", "40", "--years", "2", "--quiet", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def test_summary_rows_are_words_with_units_and_the_engines_numbers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Red if a row is named by a variable name, shows money in another unit than it says,
+    or prints a number other than results.summary's (the oracle: the same run through the
+    library)."""
+    from engine.results import summary
+    from engine.scenario import load_scenario
+    from engine.simulate import simulate
+
+    out = _run_output(capsys)
+    assert "liability_pv" not in out and "share_total" not in out
+    out = out[: out.index("the liability's parts in the tail")]  # the summary table
+    frame = summary(simulate(load_scenario(DENGHUO), paths=40, years=2), levels=(0.995,))
+    for name, unit in [("liability_pv", "million yuan"), ("share_total", "yuan")]:
+        label = explain.label(name)
+        assert label.endswith(f"({unit})")
+        (line,) = [x for x in out.splitlines() if x.startswith(label)]
+        scale = 1e6 if unit == "million yuan" else 1.0
+        mean = frame.loc[(name, "mean"), "estimate"] / scale
+        var = frame.loc[(name, "VaR 99.5%"), "estimate"] / scale
+        cells = line[len(label) :].split()
+        assert cells[0] == f"{mean:,.2f}" and f"{var:,.2f}" in cells
+    assert "mean ± s.e.: the mean over the paths" in out
+
+
+def test_one_figure_per_label(capsys: pytest.CaptureFixture[str]) -> None:
+    """The tail table holds conditional means: red if its columns are again called plain
+    "VaR 99.5%" (two different figures under one label)."""
+    out = _run_output(capsys)
+    tail = out[out.index("the liability's parts in the tail") :]
+    header = tail.splitlines()[1]
+    assert "near the VaR 99.5% path" in header and "beyond it (TVaR 99.5%)" in header
+    assert "conditional means" in tail
+
+
+def test_closure_line_is_compact(capsys: pytest.CaptureFixture[str]) -> None:
+    """灯火互助 closes within the first year on every path: red if every year is listed."""
+    out = _run_output(capsys)
+    (line,) = [x for x in out.splitlines() if x.startswith("closure announced")]
+    assert line.endswith("by the end of year 1: every path (unchanged to year 2)")
+
+
+def test_closure_steps_keep_only_changes() -> None:
+    """A table written by hand: red if an unchanged year is repeated or a change is lost."""
+    t = pd.DataFrame(
+        {"probability": [0.0, 0.0, 0.1234, 0.1234, 0.5], "std_error": [0, 0, 0.01, 0.01, 0.02]},
+        index=[1, 2, 3, 4, 5],
+    )
+    assert (
+        explain.closure_steps(t) == "year 1: no path; year 3: 0.123 ± 0.010; year 5: 0.500 ± 0.020"
+    )
+    assert explain.closure_steps(t.iloc[:4]).endswith("year 3: 0.123 ± 0.010 (unchanged to year 4)")
+
+
+def test_tail_target_uses_the_summary_layout_and_weights(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Red if --tail-target prints a raw pandas table again (e-notation, variable names) or
+    drops the weight diagnostics."""
+    code = main(
+        [
+            "run",
+            str(ROOT / "scenarios" / "kuake.toml"),
+            "--paths",
+            "200",
+            "--years",
+            "0.5",
+            "--quiet",
+            "--tail-target",
+            "0.9",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "e+0" not in out and "liability_pv" not in out
+    assert "liability, discounted (million yuan)" in out
+    assert "weights: mean" in out and "effective paths" in out and "variance reduction" in out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rich_on_a_terminal_plain_otherwise(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Red if a pipe gets rich's box drawing, or a terminal gets the plain layout."""
+    show([["a", "1"]], ["name", "n"], title="t")
+    assert capsys.readouterr().out == "t\nname  n\n----  -\na     1\n"
+    screen = _Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    show([["a", "1"]], ["name", "n"], title="t")
+    assert "━" in screen.getvalue() or "─" in screen.getvalue()

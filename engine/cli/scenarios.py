@@ -8,7 +8,7 @@ bundled file by its name (the file name without ``.toml``).
 import argparse
 import os
 import tomllib
-from importlib import resources
+from importlib import util
 from pathlib import Path
 
 from engine.cli import UsageError
@@ -20,10 +20,10 @@ SOURCE_TREE = Path(__file__).resolve().parents[2] / "scenarios"
 
 def folder() -> Path:
     """Where the bundled scenario files are: the installed package data, else the checkout."""
-    try:
-        return Path(str(resources.files("engine.scenarios")))
-    except ModuleNotFoundError:
+    spec = util.find_spec("engine.scenarios")  # a folder of data, without __init__.py
+    if spec is None or not spec.submodule_search_locations:
         return SOURCE_TREE
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def bundled() -> dict[str, Path]:
