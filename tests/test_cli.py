@@ -228,3 +228,59 @@ def test_rich_on_a_terminal_plain_otherwise(
     monkeypatch.setattr(sys, "stdout", screen)
     show([["a", "1"]], ["name", "n"], title="t")
     assert "━" in screen.getvalue() or "─" in screen.getvalue()
+
+
+# --- huzhu sweep, plot --kind heatmap, expected --------------------------------------------
+
+
+def test_sweep_then_heatmap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Red if a grid point is missing from the table, a row shows another point's numbers
+    (oracle: engine.sweep called directly), or the heatmap of the written file fails."""
+    from engine.scenario import load_scenario
+    from engine.sweep import sweep
+
+    out = tmp_path / "s.nc"
+    argv = ["sweep", "kuake", "--set", "population.members=1e5,1e6", "--set"]
+    argv += ["plan.cap_per_case=0.1,1", "--paths", "20", "--years", "0.5", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    base = load_scenario(ROOT / "scenarios" / "kuake.toml").replace(run={"years": 0.5})
+    grid = {"population.members": [100_000, 1_000_000], "plan.cap_per_case": [0.1, 1]}
+    direct = sweep(base, grid, paths=20)
+    for members in grid["population.members"]:
+        for cap in grid["plan.cap_per_case"]:
+            mean = direct.liability_pv.sel(members=members, cap_per_case=cap).mean().item()
+            row = f"{members:,}  {cap:>17}  {mean / 1e6:,.2f} ± "
+            assert any(
+                " ".join(line.split()).startswith(" ".join(row.split()))
+                for line in text.splitlines()
+            ), row
+    png = tmp_path / "h.png"
+    assert main(["plot", str(out), "--kind", "heatmap", "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_heatmap_of_a_run_says_how_to_make_a_sweep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "r.nc"
+    assert (
+        main(["run", "kuake", "--paths", "5", "--years", "0.5", "--quiet", "--out", str(run)]) == 0
+    )
+    capsys.readouterr()
+    assert main(["plot", str(run), "--kind", "heatmap", "-o", str(tmp_path / "h.png")]) == 2
+    assert "huzhu sweep SCENARIO --set" in capsys.readouterr().err
+
+
+def test_expected_takes_the_presets_first_tier(capsys: pytest.CaptureFixture[str]) -> None:
+    """夸克联盟 has no "standard" tier: red if the default falls back to that name."""
+    from engine.expected import member_share
+    from engine.plans import get_plan
+
+    assert main(["expected", "--plan", "kuake", "--age", "35", "--sex", "M"]) == 0
+    out = capsys.readouterr().out
+    plan = get_plan("kuake")
+    first = next(iter(plan.tiers))
+    assert f"tier {first}," in out
+    annual = member_share(plan, first, 35, "M", table="ci25", multiplier=0.5).annual
+    assert f"expected yearly share {annual:,.2f} yuan" in out

@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "scenarios": "list the bundled scenarios",
     "plans": "list the plan presets",
     "expected": "a member's expected share, exactly",
+    "sweep": "run a grid of scenario variants on common random numbers",
     "capital": "capital for the implicit liability: VaR/TVaR over one year",
     "report": "write a self-contained HTML report of a result",
     "plot": "draw a figure of a saved result",
