@@ -4,9 +4,9 @@ Two conventions are reported side by side:
 
 * **annual**: ``q * k * m * cost`` with ``q`` the table's annual incidence, ``k`` the
   calibration multiplier, ``m`` the risk-class multiplier and ``cost`` a case's cost with
-  fees (MODEL.md section 7: 0.001396 * 300,000 * 1.08 = 452.30 yuan).
+  fees (docs/model.md, the worked example: 0.001396 * 300,000 * 1.08 = 452.30 yuan).
 * **per period**: ``h * cost`` with the constant hazard ``h = -ln(1 - min(q k m, 1)) / 24``
-  that the simulation uses (MODEL.md section 4, step 1), at most one claim per member a
+  that the simulation uses (docs/model.md, one period, step 1), at most one claim per member a
   period. It is the exact expectation of a simulated period's cost for a static pool; 24
   periods of it exceed the annual figure by the factor ``-ln(1 - qkm) / qkm`` (1.0007 at
   q = 0.0014).

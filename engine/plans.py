@@ -1,4 +1,4 @@
-"""The published platform plans (MODEL.md tables 1 and 2, August 2020) as validated presets.
+"""The published platform plans (docs/model.md, August 2020) as validated presets.
 
 Where a platform published only its top benefit, the preset pays that benefit at every
 covered age; where no age limits were published, the young and middle-aged range 0-59 of

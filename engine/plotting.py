@@ -813,7 +813,8 @@ def heatmap(
         if len(swept) != 2:
             raise MissingVariableError(
                 f"heatmap needs a sweep over two fields, got {len(swept)}: "
-                f"{', '.join(swept) or 'none'}; pass fields=(x, y)"
+                f"{', '.join(swept) or 'none'}; make one with huzhu sweep SCENARIO --set A=... "
+                "--set B=..., or choose two with fields=(x, y) (huzhu plot --fields X Y)"
             )
         first, second = swept
         fields = (first, second)

@@ -443,7 +443,7 @@ def test_cli_run_exits_0_or_2_and_results_are_healthy(folder: Path, doc: dict[st
     _tally("cli run: ran")
     assert code == 0, err
     assert not warned, warned
-    assert err == "" and "liability_pv" in out
+    assert err == "" and "liability, discounted" in out
     check_result(runs[0])
 
 
