@@ -20,7 +20,6 @@ plan's ages in the CNNIC age mix, half men, everyone eligible). Intervals are pr
 likelihood intervals. Periods with a missing count are left out of the likelihood.
 """
 
-import argparse
 import csv
 import datetime as dt
 import io
@@ -772,7 +771,7 @@ def report(cal: Calibration, rows: int = 12) -> str:
     --------
     >>> print(report(cal))  # doctest: +SKIP
     """
-    from engine.cli import _table
+    from engine.cli.table import table as _table
 
     plan = get_plan(cal.plan)
     pct = f"{cal.level:.0%}"
@@ -841,42 +840,3 @@ def report(cal: Calibration, rows: int = 12) -> str:
     which = f"last {len(shown)} of {len(frame)} periods" if len(shown) < len(frame) else "all"
     lines += ["", f"observed and fitted ({which}):", _table(table_rows, header)]
     return "\n".join(lines)
-
-
-def cmd_calibrate(args: argparse.Namespace) -> None:
-    """Run ``huzhu calibrate``: fit, print the report, optionally write a scenario and a plot."""
-    cal = calibrate(
-        args.data, args.plan, args.tier, table=args.table, trend=args.trend, level=args.level
-    )
-    print(report(cal))
-    if args.out_scenario:
-        print(f"\nwrote {write_scenario(cal, args.out_scenario)}")
-    if args.plot:
-        cal.plot().savefig(args.plot, dpi=120)
-        print(f"wrote {args.plot}")
-
-
-def add_command(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Register ``huzhu calibrate``.
-
-    Examples
-    --------
-    >>> p = argparse.ArgumentParser()
-    >>> add_command(p.add_subparsers())
-    >>> p.parse_args(["calibrate", "data.csv", "--plan", "xianghubao"]).trend
-    False
-    """
-    p = subparsers.add_parser(
-        "calibrate", help="fit the incidence multiplier to published case counts"
-    )
-    p.add_argument(
-        "data", help="CSV with period, members, cases [, paid, share, cases_LO_HI, members_LO_HI]"
-    )
-    p.add_argument("--plan", required=True, help="plan preset (see `huzhu plans`)")
-    p.add_argument("--tier", help="the plan's tier (default: its first)")
-    p.add_argument("--table", default="ci25", help="incidence definition: ci25 or ci6")
-    p.add_argument("--trend", action="store_true", help="also fit a trend per year")
-    p.add_argument("--level", type=float, default=0.95, help="confidence level of intervals")
-    p.add_argument("--out-scenario", metavar="FILE.toml", help="write a scenario from the fit")
-    p.add_argument("--plot", metavar="FILE.png", help="plot observed against fitted cases")
-    p.set_defaults(func=cmd_calibrate)

@@ -9,7 +9,6 @@ name. ``open_result`` reads either format and checks that the file is a huzhu re
 ``rerun`` re-simulates a result from the scenario and seed recorded in it.
 """
 
-import argparse
 import copy
 import json
 import math
@@ -318,30 +317,3 @@ def differences(a: xr.Dataset, b: xr.Dataset) -> list[str]:
         elif not np.array_equal(x.values, y.values, equal_nan=x.dtype.kind == "f"):
             out.append(name)
     return out
-
-
-# --- command line --------------------------------------------------------------------------
-
-
-def cmd_rerun(args: argparse.Namespace) -> None:
-    original = open_result(args.result)
-    again = rerun(args.result)
-    if args.out:
-        print(f"wrote {save(again, args.out)}")
-    changed = differences(original, again)
-    if changed:
-        raise ValueError(f"the rerun of {args.result} differs in: {', '.join(changed)}")
-    print(
-        f"rerun of {args.result}: {again.sizes['path']:,} paths, seed {again.attrs['seed']}: "
-        f"all {len(again.variables)} variables identical"
-    )
-
-
-def add_command(subparsers: Any) -> None:
-    """Register ``huzhu rerun RESULT [-o OUT]``."""
-    p = subparsers.add_parser(
-        "rerun", help="re-simulate a saved result from its scenario and seed, and compare"
-    )
-    p.add_argument("result", help="a result file (.nc or .zarr)")
-    p.add_argument("-o", "--out", help="write the rerun to this file (.nc or .zarr)")
-    p.set_defaults(func=cmd_rerun)

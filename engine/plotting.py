@@ -11,13 +11,11 @@ Platform names are Chinese (相互宝). They are drawn with a CJK font when one 
 name otherwise, so a title never shows empty boxes.
 """
 
-import argparse
 import functools
 import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import matplotlib.dates as mdates
@@ -31,7 +29,6 @@ from matplotlib.ft2font import FT2Font
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
-from engine.io import open_result
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import summary
 
@@ -865,40 +862,3 @@ def plot(ds: xr.Dataset, kind: str, **kwargs: Any) -> Figure:
     if kind not in KINDS:
         raise ValueError(f"unknown plot kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     return KINDS[kind](ds, **kwargs)
-
-
-# --- command line --------------------------------------------------------------------------
-
-
-def cmd_plot(args: argparse.Namespace) -> None:
-    ds = open_result(args.result)
-    kwargs: dict[str, Any] = {"dpi": args.dpi}
-    if args.stat is not None:
-        if args.kind != "heatmap":
-            raise ValueError("--stat applies to --kind heatmap only")
-        kwargs["stat"] = args.stat
-    fig = plot(ds, args.kind, **kwargs)
-    out = Path(args.out)
-    fig.savefig(out)
-    print(f"wrote {out}")
-
-
-def _dpi(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 10 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"--dpi must be a number from 10 to 1000, got {text!r}")
-    return value
-
-
-def add_command(subparsers: Any) -> None:
-    """Register ``huzhu plot RESULT --kind KIND -o FILE.png``."""
-    p = subparsers.add_parser("plot", help="draw a figure of a saved result")
-    p.add_argument("result", help="a result file (.nc or .zarr)")
-    p.add_argument("--kind", required=True, choices=list(KINDS))
-    p.add_argument("-o", "--out", required=True, help="image file (.png, .svg, .pdf)")
-    p.add_argument("--dpi", type=_dpi, default=100, help="dots per inch, 10 to 1000")
-    p.add_argument("--stat", choices=list(STATS), help="heatmap statistic")
-    p.set_defaults(func=cmd_plot)

@@ -9,7 +9,6 @@ the policy levers, each measured on simulated paths with its Monte Carlo error.
 * :func:`compare_levers`: the policy levers against the base run, on common random numbers.
 """
 
-import argparse
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ from engine.io import scenario_of
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import COMPONENTS, summary, tail_components
 from engine.rng import root_key
-from engine.scenario import Scenario, load_scenario, scenario_from_dict
+from engine.scenario import Scenario, scenario_from_dict
 from engine.simulate import (
     CLASSES,
     KernelInputs,
@@ -777,58 +776,3 @@ def compare_levers(
     )
     table.attrs.update(paths=base.run.paths, seed=str(base.run.seed), years=base.run.years)
     return table
-
-
-# --- command line ----------------------------------------------------------------------------
-
-
-def cmd_capital(args: argparse.Namespace) -> None:
-    """``huzhu capital``: print the capital table of a scenario file."""
-    scenario = load_scenario(args.scenario)
-    table = capital(scenario, paths=args.paths, seed=args.seed, horizon_years=args.horizon)
-    attrs = table.attrs
-    print(
-        f"{scenario.name}: {scenario.plan.name}, {attrs['members']:,} members; "
-        f"{attrs['paths']:,} paths, seed {attrs['seed']}; liability over "
-        f"{attrs['horizon_years']:g} year(s) with the run-off of closures in it"
-    )
-    print(f"P(closure announced within the horizon): {attrs['p_closure']:.4f}")
-    print()
-    header = ["statistic", "million yuan", "95% interval", "yuan/member", "95% interval"]
-    header += [name.removesuffix("_pv") for name in COMPONENTS]
-    rows = []
-    for stat, row in table.iterrows():
-        rows.append(
-            [
-                str(stat),
-                f"{row.estimate / 1e6:,.3f}",
-                f"{row.ci_low / 1e6:,.3f} - {row.ci_high / 1e6:,.3f}",
-                f"{row.per_member:,.4f}",
-                f"{row.per_member_low:,.4f} - {row.per_member_high:,.4f}",
-                *(f"{row[name] / 1e6:,.3f}" for name in COMPONENTS),
-            ]
-        )
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for line in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-    print("\ncomponents: conditional means at the tail (million yuan); capital = VaR 99.5%")
-
-
-def add_command(subparsers: Any) -> None:
-    """Register ``huzhu capital``.
-
-    Examples
-    --------
-    >>> p = argparse.ArgumentParser()
-    >>> add_command(p.add_subparsers())
-    >>> p.parse_args(["capital", "s.toml", "--paths", "10"]).paths
-    10
-    """
-    p = subparsers.add_parser(
-        "capital", help="capital for the implicit liability: VaR/TVaR over one year"
-    )
-    p.add_argument("scenario")
-    p.add_argument("--paths", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--horizon", type=float, default=1.0, help="years (default 1)")
-    p.set_defaults(func=cmd_capital)

@@ -5,7 +5,6 @@ URLs, styles are inline, so the one file reads the same offline, in a mail attac
 in an archive years later.
 """
 
-import argparse
 import base64
 import datetime as dt
 import html
@@ -20,7 +19,7 @@ import numpy as np
 import tomli_w
 import xarray as xr
 
-from engine.io import open_result, scenario_of, write_atomic
+from engine.io import scenario_of, write_atomic
 from engine.plans import PERIODS_PER_YEAR
 from engine.plotting import MissingVariableError, plan_label, plot, swept_fields
 from engine.results import summary
@@ -383,19 +382,3 @@ def write_report(
         tmp.write_text(text, encoding="utf-8")
 
     return write_atomic(Path(path), write)
-
-
-# --- command line --------------------------------------------------------------------------
-
-
-def cmd_report(args: argparse.Namespace) -> None:
-    ds = open_result(args.result)
-    print(f"wrote {write_report(ds, args.out)}")
-
-
-def add_command(subparsers: Any) -> None:
-    """Register ``huzhu report RESULT -o report.html``."""
-    p = subparsers.add_parser("report", help="write a self-contained HTML report of a result")
-    p.add_argument("result", help="a result file (.nc or .zarr)")
-    p.add_argument("-o", "--out", required=True, help="the HTML file to write")
-    p.set_defaults(func=cmd_report)

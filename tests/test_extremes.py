@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 import engine.cli
+import engine.cli.run
 import engine.io
 from engine.checks import check_finite, check_result
 from engine.plans import Fee
@@ -522,7 +523,7 @@ RUN = ["run", SCENARIO, "--paths", "2", "--years", "0.5"]
 def out_refused(target: Path) -> str:
     """``huzhu run --out target`` with simulation replaced: it must be refused first, with
     exit code 2 and one line; that line is returned."""
-    with mock.patch.object(engine.cli, "simulate", side_effect=Simulated):
+    with mock.patch.object(SIM, "simulate", side_effect=Simulated):
         code, out, err = cli([*RUN, "--out", str(target)])
     assert (code, out) == (2, ""), err
     assert_one_line(err)
@@ -578,7 +579,7 @@ def test_read_only_folder_is_refused_before_simulating(tmp_path: Path) -> None:
         if _refuses_writes(folder):
             err = out_refused(target)
         else:  # root ignores the mode
-            with mock.patch.object(engine.cli.os, "access", return_value=False):
+            with mock.patch.object(engine.cli.run.os, "access", return_value=False):
                 err = out_refused(target)
     finally:
         folder.chmod(0o700)

@@ -18,6 +18,7 @@ import contextlib
 import copy
 import datetime as dt
 import errno
+import importlib
 import io
 import itertools
 import math
@@ -351,7 +352,7 @@ def captured_runs() -> Iterator[list[xr.Dataset]]:
         runs.append(ds)
         return ds
 
-    with mock.patch.object(engine.cli, "simulate", spy):
+    with mock.patch.object(importlib.import_module("engine.simulate"), "simulate", spy):
         yield runs
 
 

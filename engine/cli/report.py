@@ -1,0 +1,16 @@
+"""``huzhu report RESULT -o report.html``: a self-contained HTML report of a result."""
+
+import argparse
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("result", help="a result file (.nc or .zarr)")
+    p.add_argument("-o", "--out", required=True, help="the HTML file to write")
+
+
+def run(args: argparse.Namespace) -> None:
+    from engine.io import open_result
+    from engine.report import write_report
+
+    ds = open_result(args.result)
+    print(f"wrote {write_report(ds, args.out)}")

@@ -1,0 +1,192 @@
+"""``huzhu run``: simulate a scenario file and print its summary."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.cli import UsageError
+from engine.cli.table import table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+    from engine.scenario import Scenario
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario")
+    p.add_argument("--paths", type=int)
+    p.add_argument("--years", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--out", help="write the Dataset here: .nc (netCDF) or .zarr")
+    p.add_argument(
+        "--mode",
+        choices=["full", "streaming"],
+        default="full",
+        help="full: every path x period array; streaming: per-period summaries, flat memory",
+    )
+    p.add_argument("--checkpoint", help="save completed chunks here; rerun to resume")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the chunks on a Dask cluster: tcp://HOST:PORT, or 'local' for a LocalCluster",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--tail-target",
+        type=float,
+        metavar="LEVEL",
+        help="importance sampling aimed at this VaR level, e.g. 0.995 (weighted estimates)",
+    )
+
+
+def _summary_text(frame: pd.DataFrame) -> str:
+    """One row per variable: mean (with its standard error), sd, P(>0), VaR and TVaR 99.5%."""
+    from engine.results import VARIABLES
+
+    rows = []
+    for name in frame.index.get_level_values(0).unique():
+        t = frame.loc[name]
+        scale, unit = (1e6, "million yuan") if "yuan/" not in VARIABLES[name][0] else (1.0, "yuan")
+        mean, se = t.loc["mean", "estimate"] / scale, t.loc["mean", "std_error"] / scale
+        rows.append(
+            [
+                f"{name} ({unit})",
+                f"{mean:,.2f} ± {se:,.2f}",
+                f"{t.loc['std', 'estimate'] / scale:,.2f}",
+                f"{t.loc['P(>0)', 'estimate']:.3f}",
+                f"{t.loc['VaR 99.5%', 'estimate'] / scale:,.2f}",
+                f"{t.loc['TVaR 99.5%', 'estimate'] / scale:,.2f}",
+            ]
+        )
+    return table(rows, ["per path", "mean ± s.e.", "sd", "P(>0)", "VaR 99.5%", "TVaR 99.5%"])
+
+
+def _closure_text(ds: xr.Dataset, min_members: int) -> str:
+    """Closure probabilities by year and the liability's components in the tail."""
+    from engine.results import closure_summary, tail_components
+
+    lines = []
+    closures = closure_summary(ds)
+    if min_members:
+        probs = ", ".join(
+            f"{year}y {row.probability:.3f}±{row.std_error:.3f}"
+            for year, row in closures.iterrows()
+        )
+        lines.append(f"P(closure by year), minimum {min_members:,} sharing members: {probs}")
+        if closures.attrs["closed_paths"]:
+            q = closures.attrs["closure_period_quantiles"]
+            dates = ds.period.values[[int(q["10%"]), int(q["50%"]), int(q["90%"])]]
+            when = ", ".join(str(d)[:10] for d in dates)
+            lines.append(f"closure announced (10%, median, 90% of closing paths): {when}")
+    else:
+        lines.append("the plan has no minimum membership: it never closes")
+    tails = tail_components(ds) / 1e6
+    rows = [[name, *(f"{x:,.2f}" for x in tails.loc[name])] for name in tails.index]
+    lines += ["", "liability by component in the tail (million yuan)"]
+    lines.append(table(rows, ["component", *tails.columns]))
+    return "\n".join(lines)
+
+
+def _simulate(
+    args: argparse.Namespace, scenario: Scenario
+) -> tuple[xr.Dataset, pd.DataFrame | None]:
+    """Run as the options say; with ``--tail-target`` the tilted run and its weighted table."""
+    common = {"paths": args.paths, "seed": args.seed, "years": args.years, "threads": args.threads}
+    if args.tail_target is not None:
+        from engine.tail import TailWarning, simulate_tail
+
+        if not 0.5 < args.tail_target < 1:
+            raise UsageError(f"--tail-target must be in (0.5, 1), got {args.tail_target}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TailWarning)
+            ds, weighted = simulate_tail(scenario, args.tail_target, **common)
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+        return ds, weighted
+    if args.scheduler and (args.mode != "full" or args.checkpoint or args.threads):
+        raise UsageError(
+            "--scheduler runs full-mode chunks on the cluster's workers: "
+            "drop --mode, --checkpoint and --threads"
+        )
+    from engine.progress import progress_bar
+
+    total = scenario.run.paths if args.paths is None else args.paths
+    try:
+        with progress_bar(total, quiet=args.quiet) as advance:
+            if args.scheduler:
+                from engine.distributed import simulate_dask
+
+                del common["threads"]
+                ds = simulate_dask(scenario, scheduler=args.scheduler, progress=advance, **common)
+            else:
+                from engine.simulate import simulate
+
+                ds = simulate(
+                    scenario, mode=args.mode, checkpoint=args.checkpoint, progress=advance, **common
+                )
+        return ds, None
+    except KeyboardInterrupt:
+        where = (
+            f"completed chunks are saved in {args.checkpoint}: run the same command to resume"
+            if args.checkpoint
+            else "rerun with --checkpoint DIR to be able to resume an interrupted run"
+        )
+        print(f"interrupted; {where}", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def check_out(out: str | None) -> None:
+    """Refuse an unusable ``--out`` before hours of simulation, not after."""
+    if out is None:
+        return
+    path = Path(out)
+    if path.suffix not in (".nc", ".zarr"):
+        raise UsageError(f"--out {out}: the name must end in .nc (netCDF) or .zarr")
+    if not path.parent.resolve().is_dir():
+        raise UsageError(f"--out {out}: the folder {path.parent} does not exist")
+    if not os.access(path.parent.resolve(), os.W_OK):
+        raise UsageError(f"--out {out}: the folder {path.parent} is not writable")
+
+
+def run(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from engine.io import save
+    from engine.results import summary
+    from engine.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    check_out(args.out)
+    began = time.perf_counter()
+    ds, tail_table = _simulate(args, scenario)
+    elapsed = time.perf_counter() - began
+    print(
+        f"{scenario.name}: {scenario.plan.name} ({scenario.preset or scenario.plan.pinyin}), "
+        f"tier {scenario.tier}, {scenario.population.members:,} members"
+    )
+    print(
+        f"{ds.sizes['path']:,} paths x {ds.sizes['period']} periods "
+        f"({ds.sizes['period'] / 24:g} years from {scenario.run.start}), seed {ds.attrs['seed']}, "
+        f"{elapsed:.1f} s"
+    )
+    print()
+    if tail_table is not None:
+        tilt = ds.attrs["tilt"]
+        print(f"importance sampling aimed at the {args.tail_target:g} level, tilt {tilt:.3g}/yuan")
+        with pd.option_context("display.float_format", "{:,.4g}".format, "display.width", 120):
+            print(tail_table.to_string())
+    else:
+        print(_summary_text(summary(ds, levels=(0.995,))))
+        print()
+        print(_closure_text(ds, scenario.min_members))
+    if args.out:
+        print(f"\nwrote {save(ds, args.out)}")
