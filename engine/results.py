@@ -73,6 +73,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "removed": ("members", "members removed after remove_after failed deductions in a row"),
     "arrears": ("yuan", "arrears advanced by the platform and still owed, end of period"),
     "written_off": ("yuan", "arrears written off (not paid back, or of members who left)"),
+    "exit_cost": (
+        "yuan",
+        "expected cost to the platform of a closure announced at the end of the period "
+        "(notice periods' cases, pending claims, transfer), from the path's state; 0 once "
+        "closing",
+    ),
 }
 """Every output variable: (units, description)."""
 
