@@ -900,3 +900,38 @@ def decompose(
     table.index.name = "source added"
     table.attrs.update(samples=samples, level=level, paths=base.run.paths)
     return table
+
+
+def exit_capital_by_size(
+    scenario: Scenario,
+    sizes: Sequence[int] = SIZES,
+    *,
+    paths: int = 1000,
+    seed: int | np.random.SeedSequence | None = None,
+    horizon_years: float = 1.0,
+    level: float = 0.995,
+) -> pd.DataFrame:
+    """:func:`exit_capital` across plan sizes on the same seed (common random numbers),
+    indexed by ``members``. Closure below the plan's minimum is left to the hazard and the
+    date (``termination.min_members`` = 0) so that every size stays open to be measured.
+
+    Examples
+    --------
+    >>> from engine.scenario import load_scenario
+    >>> s = load_scenario("scenarios/kangai.toml")
+    >>> list(exit_capital_by_size(s, [100_000, 200_000], paths=20, seed=1).index)
+    [100000, 200000]
+    """
+    rows = {
+        int(size): exit_capital(
+            scenario.replace(population={"members": int(size)}, termination={"min_members": 0}),
+            paths=paths,
+            seed=seed,
+            horizon_years=horizon_years,
+            level=level,
+        )
+        for size in sizes
+    }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "members"
+    return out

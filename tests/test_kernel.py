@@ -142,7 +142,6 @@ CASES = {
             "shock_size": 1.5,
         },
         termination={"hazard_per_year": 0.5, "members_pay_notice": False, "claims_rush": 2.0},
-        policy={"transfer_at_closure": True, "transfer_cost": 5.0},
         **FLOWS,
     ),
     "removed-after-one": make_scenario(
