@@ -488,3 +488,51 @@ def pool_severity(scenario: Scenario) -> tuple[float, np.ndarray, np.ndarray]:
     amounts = np.unique(inputs.case_cost[by_age > 0])
     lam = np.array([by_age[inputs.case_cost == a].sum() for a in amounts])
     return float(lam.sum()), amounts, lam / lam.sum()
+
+
+def mixed_claims_pmf(lam: float, sd_log: float, dispersion: float, kmax: int) -> FloatArray:
+    """P(N = k), k = 0 .. kmax, of one period's claims of a static pool with Poisson mean
+    ``lam`` times a mean-one lognormal factor ``exp(s Z - s**2 / 2)`` (``sd_log`` s) and a
+    gamma factor with mean 1 and variance ``dispersion``.
+
+    Given the lognormal factor the claims are negative binomial (Poisson when the
+    dispersion is 0); the lognormal is integrated by 96-point Gauss-Hermite quadrature.
+
+    >>> p = mixed_claims_pmf(2.0, 0.0, 0.0, 3)
+    >>> bool(np.allclose(p, [math.exp(-2) * 2**k / math.factorial(k) for k in range(4)]))
+    True
+    """
+    if lam <= 0 or sd_log < 0 or dispersion < 0 or kmax < 0:
+        raise ValueError(
+            f"mixed_claims_pmf: lam {lam} must be > 0, sd_log {sd_log} and dispersion "
+            f"{dispersion} >= 0, kmax {kmax} >= 0"
+        )
+    z, w = np.polynomial.hermite_e.hermegauss(96) if sd_log > 0 else (np.zeros(1), np.ones(1))
+    w = w / w.sum()
+    mu = lam * np.exp(sd_log * z - 0.5 * sd_log * sd_log)[:, None]
+    k = np.arange(kmax + 1)[None, :]
+    if dispersion == 0:
+        logp = k * np.log(mu) - mu - special.gammaln(k + 1)
+    else:
+        r = 1.0 / dispersion
+        logp = (
+            special.gammaln(k + r)
+            - special.gammaln(r)
+            - special.gammaln(k + 1)
+            + r * np.log(r / (r + mu))
+            + k * np.log(mu / (r + mu))
+        )
+    return np.asarray(w @ np.exp(logp), dtype=np.float64)
+
+
+def mixed_mean_variance(lam: float, sd_log: float, dispersion: float, periods: int) -> float:
+    """Exact variance of the mean over ``periods`` periods of a static pool's claims, the
+    Poisson mean ``lam`` times one mean-one lognormal factor (``sd_log``) per path and an
+    independent gamma factor (mean 1, variance ``dispersion``) per period:
+    ``lam / T + lam**2 (e**(s**2) - 1) + lam**2 e**(s**2) dispersion / T``.
+
+    >>> mixed_mean_variance(10.0, 0.0, 0.0, 5)
+    2.0
+    """
+    g = math.exp(sd_log * sd_log)
+    return lam / periods + lam * lam * (g - 1.0) + lam * lam * g * dispersion / periods

@@ -26,7 +26,7 @@ import numpy as np
 from numba import prange
 
 from engine._jit import jit
-from engine.rng import beta_mean_sd, binomial, poisson, seed_stream, uniform
+from engine.rng import beta_mean_sd, binomial, gamma, normal, poisson, seed_stream, uniform
 
 COUNT_VARS = (
     "members",
@@ -68,6 +68,7 @@ MONEY_VARS = (
     "arrears",
     "written_off",
     "notice_paid",
+    "exit_cost",
 )
 """Per path and period amounts (yuan), in the order of the kernel's ``money`` output."""
 
@@ -118,8 +119,13 @@ PATH_INT_VARS = ("closure_period", "stranded_members", "closure_cause")
     FAILURE_SD,
     BACKPAY,
     RUSH,
-) = range(28)
-N_PAR = 28
+    MULT_SD,
+    TREND_SD,
+    DISPERSION,
+    SHOCK_RATE,
+    SHOCK_SIZE,
+) = range(33)
+N_PAR = 33
 
 # indices into ipar (int64)
 (
@@ -476,6 +482,126 @@ WAVE_STREAM = (1 << 62) + 1
 """Sub-streams ``WAVE_STREAM + period`` of the period's failure rate."""
 DURATION_STREAM = 1 << 61
 """Sub-streams ``DURATION_STREAM + period`` of the split of leavers over duration slots."""
+MULTIPLIER_STREAM = 1 << 59
+"""Sub-stream of the path's incidence multiplier (one normal draw per path)."""
+TREND_STREAM = (1 << 59) + 1
+"""Sub-stream of the path's incidence trend (one normal draw per path)."""
+DISPERSION_STREAM = 1 << 60
+"""Sub-streams ``DISPERSION_STREAM + period`` of the period's gamma factor."""
+SHOCK_STREAM = (1 << 60) + (1 << 59)
+"""Sub-streams ``SHOCK_STREAM + period`` of the period's number of shocks."""
+
+
+@jit
+def path_factors(key, path, table, known, shocks):
+    """The path's incidence factors, 1 where the fields are 0: ``known[t]`` from its
+    parameter draws (a mean-one lognormal multiplier ``exp(s Z - s**2 / 2)`` and a mean-one
+    trend ``exp(u_t Z' - u_t**2 / 2)``, ``u_t = trend_sd * years``, each one normal per
+    path), ``shocks[t]`` from the period's draws (a gamma factor with mean 1 and variance
+    ``DISPERSION``, times ``1 + k * SHOCK_SIZE`` with ``k`` ~ Poisson(``SHOCK_RATE``))."""
+    st = np.empty(4, dtype=np.uint64)
+    known[:] = 1.0
+    shocks[:] = 1.0
+    s = table[0, MULT_SD]
+    if s > 0.0:
+        seed_stream(key, path, MULTIPLIER_STREAM, st)
+        known[:] = np.exp(s * normal(st) - 0.5 * s * s)
+    if (table[:, TREND_SD] > 0.0).any():
+        seed_stream(key, path, TREND_STREAM, st)
+        z = normal(st)
+        for t in range(known.size):
+            u = table[t, TREND_SD]
+            if u > 0.0:
+                known[t] *= np.exp(u * z - 0.5 * u * u)
+    for t in range(shocks.size):
+        a = table[t, DISPERSION]
+        if a > 0.0:
+            seed_stream(key, path, DISPERSION_STREAM + t, st)
+            shocks[t] = gamma(st, 1.0 / a) * a
+        if table[t, SHOCK_RATE] > 0.0:
+            seed_stream(key, path, SHOCK_STREAM + t, st)
+            shocks[t] *= 1.0 + poisson(st, table[t, SHOCK_RATE]) * table[t, SHOCK_SIZE]
+
+
+@jit
+def exit_cost(t, m, pending, table, regime, hazard, approval, benefit, case_cost, ipar,
+              tenure_w, known, age_up):  # fmt: skip
+    """Expected cost to the platform of a closure announced at the end of period ``t``,
+    given the path's state then (members ``m``, approved claims ``pending``, its known
+    incidence factors ``known``): the notice periods' cases (benefits, or with an unpaid
+    notice their full cost plus the members' fees), the claims pending at the end and the
+    transfer cost. Claims are expected values (claimants leave in expectation, the future
+    shocks have their mean, members in the select period count as seasoned); periods
+    past the horizon use the last period's parameters."""
+    last = table.shape[0] - 1
+    lag = ipar[LAG]
+    n_elig = ipar[N_ELIG]
+    n_ten, n_sex, n_age, n_class = m.shape
+    n_share = n_ten if ipar[WAITING_SHARE] else n_elig
+    pay_notice = ipar[PAY_NOTICE] != 0
+    x = m.astype(np.float64)
+    pend = pending.astype(np.float64)
+    total = 0.0
+    for j in range(1, ipar[NOTICE] + 1):
+        u = min(t + j, last)
+        p = table[u]
+        r = regime[u]
+        f = p[INCIDENCE] * p[RUSH] * (known[u] * (1.0 + p[SHOCK_RATE] * p[SHOCK_SIZE]))
+        row = (t + j + lag) % (lag + 1)
+        for w in range(n_elig):
+            for s in range(n_sex):
+                for a in range(n_age):
+                    for c in range(n_class):
+                        n = x[w, s, a, c]
+                        if n == 0.0:
+                            continue
+                        h = hazard[r, s, a, c]
+                        k = n if h == np.inf else n * tenure_w[w] * (h * f)
+                        k = min(k, n) * approval[r, w]
+                        pend[row, a] += k
+                        if ipar[CLAIMANTS_LEAVE]:
+                            x[w, s, a, c] = n - k
+        sharing = 0.0
+        for w in range(n_share):
+            for s in range(n_sex):
+                for a in range(n_age):
+                    for c in range(n_class):
+                        sharing += x[w, s, a, c]
+        due = (t + j) % (lag + 1)
+        for a in range(n_age):
+            if pend[due, a] != 0.0:
+                total += pend[due, a] * (benefit[r, a] if pay_notice else case_cost[r, a])
+                pend[due, a] = 0.0
+        if not pay_notice:
+            total += p[MEMBER_FEE] * sharing
+        for w in range(1, n_ten):
+            x[w - 1] += x[w]
+            x[w] = 0.0
+        if age_up[u]:
+            for w in range(n_ten):
+                for s in range(n_sex):
+                    for c in range(n_class):
+                        x[w, s, n_age - 1, c] += x[w, s, n_age - 2, c]
+                        for a in range(n_age - 2, 0, -1):
+                            x[w, s, a, c] = x[w, s, a - 1, c]
+                        x[w, s, 0, c] = 0.0
+                        for a in range(ipar[MAX_AGE] + 1, n_age):
+                            x[w, s, a, c] = 0.0
+    end = min(t + ipar[NOTICE], last)
+    paid_end = min(end + (0 if pay_notice or t + ipar[NOTICE] >= last else 1), last)
+    for r_ in range(pend.shape[0]):
+        for a in range(n_age):
+            if pend[r_, a] != 0.0:
+                total += pend[r_, a] * benefit[regime[paid_end], a]
+    if ipar[TRANSFER]:
+        left = 0.0
+        for w in range(n_ten):
+            for s in range(n_sex):
+                for a in range(n_age):
+                    for c in range(n_class):
+                        left += x[w, s, a, c]
+        total += left * table[end, TRANSFER_COST]
+    return total
 
 
 @jit
@@ -679,6 +805,9 @@ def run_path(
     notice_left = 0
     path_ints[0] = -1
     outside = closure_time(key, path, closure_p) if ipar[HAZARD_ON] else -1
+    known = np.empty(counts.shape[0])
+    shocks = np.empty(counts.shape[0])
+    path_factors(key, path, table, known, shocks)
     for t in range(counts.shape[0]):
         if phase == 2:
             continue  # outputs stay zero
@@ -692,6 +821,7 @@ def run_path(
         if phase != 3:
             seed_stream(key, path, 3 * t + ILLNESS, st)
             factor = p[INCIDENCE] * p[RUSH] if phase == 1 else p[INCIDENCE]
+            factor *= known[t] * shocks[t]
             claims, approved = step_illness(
                 st, dst, m, dm, tot, hazard[r], approval[r], n_elig, ipar[CLAIMANTS_LEAVE],
                 pending[(t + lag) % (lag + 1)], cc, tilt[r], acc, factor, tenure_w, slot_w,
@@ -787,7 +917,12 @@ def run_path(
             pool = pool * left / (left + aged_out) if left + aged_out > 0 else 0.0
         eligible, waiting = tenure_sums(tot, n_elig)
         impaired = impaired_members(m, tot)
+        exit_t = 0.0
         if phase == 0:
+            exit_t = exit_cost(
+                t, m, pending, table, regime, hazard, approval, benefit, case_cost, ipar,
+                tenure_w, known, age_up,
+            )  # fmt: skip
             after = eligible + waiting if ipar[WAITING_SHARE] else eligible
             cause = OPEN
             if after < ipar[MIN_MEMBERS]:
@@ -842,6 +977,7 @@ def run_path(
             share if sharing > 0 else 0.0, paid, backstop, shortfall, recovered, runoff,
             liability, pool, platform_cost, net, reserve_draw, reserve, owed.sum(), written,
             notice_paid,
+            exit_t,
         )  # fmt: skip
         write_period(counts[t], money[t], v, ints, discount[t], totals)
         totals[4] += due if sharing > 0 else 0.0

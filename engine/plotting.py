@@ -896,3 +896,26 @@ def plot(ds: xr.Dataset, kind: str, **kwargs: Any) -> Figure:
     if kind not in KINDS:
         raise InputError(f"unknown plot kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     return KINDS[kind](ds, **kwargs)
+
+
+def exceedance_by_source(
+    samples: Mapping[str, np.ndarray], figsize: tuple[float, float] = (7, 4.5), dpi: float = 100
+) -> Figure:
+    """The liability's exceedance curve ``P(L > x)`` with each risk source added in turn:
+    ``samples`` maps a label to per-path liabilities (``engine.policy.decompose(...)
+    .attrs["samples"]``), in the order the sources are added."""
+    fig, ax = _figure(figsize, dpi)
+    every = [np.asarray(x, dtype=np.float64) for x in samples.values()]
+    scale, unit = _scale(np.concatenate(every) if every else np.zeros(0), "yuan")
+    for label, x in zip(samples, every, strict=True):
+        s = np.sort(x)
+        exceed = 1.0 - np.arange(1, s.size + 1) / s.size
+        ax.step(
+            s / scale, np.maximum(exceed, 0.5 / max(s.size, 1)), where="post", label=f"+ {label}"
+        )
+    ax.set_yscale("log")
+    ax.axhline(0.005, color="0.5", linewidth=0.8, linestyle=":")
+    ax.set_xlabel(f"liability over the horizon ({unit})")
+    ax.set_ylabel("P(liability > x)")
+    ax.legend(title="risk source added")
+    return fig

@@ -80,6 +80,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "unpaid notice (members_pay_notice = false): the notice period's benefits and fees, "
         "paid by the platform",
     ),
+    "exit_cost": (
+        "yuan",
+        "expected cost to the platform of a closure announced at the end of the period "
+        "(notice periods' cases, pending claims, transfer), from the path's state; 0 once "
+        "closing",
+    ),
 }
 """Every output variable: (units, description)."""
 

@@ -122,6 +122,41 @@ class Incidence(_Section):
     trend_per_year: float = Field(
         0.0, ge=-0.5, le=1, allow_inf_nan=False, description="incidence x (1 + trend) ** years"
     )
+    multiplier_sd_log: float = Field(
+        0.0,
+        ge=0,
+        le=2,
+        allow_inf_nan=False,
+        description="parameter risk: each path's incidence x exp(s Z - s**2 / 2), Z standard "
+        "normal (a mean-one lognormal factor)",
+    )
+    trend_sd: float = Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        allow_inf_nan=False,
+        description="parameter risk: each path's incidence x exp(sd Z years - (sd years)**2 / 2) "
+        "(a mean-one uncertain annual log growth)",
+    )
+    period_dispersion: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="each period's incidence x a gamma factor with mean 1 and this variance "
+        "(claims of a static pool become negative binomial)",
+    )
+    shock_per_year: float = Field(
+        0.0, ge=0, le=24, allow_inf_nan=False, description="rate of incidence shocks per year"
+    )
+    shock_size: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="a period with k shocks (Poisson, shock_per_year / 24) has incidence "
+        "x (1 + k shock_size)",
+    )
 
     @model_validator(mode="after")
     def _factors_are_rates(self) -> Self:

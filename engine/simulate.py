@@ -185,6 +185,7 @@ class KernelInputs:
         """The per-period parameter table ``[period, parameter]`` (see engine.kernel)."""
         table = self.stacked("par")[self.regime]
         table[:, kernel.INCIDENCE] *= self.incidence_factor
+        table[:, kernel.TREND_SD] *= np.arange(len(table)) / PERIODS_PER_YEAR
         return table
 
     def args(self) -> tuple[np.ndarray, ...]:
@@ -282,6 +283,11 @@ def _regime(scenario: Scenario, members0: np.ndarray, ref_share: float | None) -
     par[kernel.RESERVE_RATE] = scenario.policy.reserve_rate
     par[kernel.TRANSFER_COST] = scenario.policy.transfer_cost
     par[kernel.INCIDENCE] = 1.0
+    par[kernel.MULT_SD] = inc.multiplier_sd_log
+    par[kernel.TREND_SD] = inc.trend_sd
+    par[kernel.DISPERSION] = inc.period_dispersion
+    par[kernel.SHOCK_RATE] = inc.shock_per_year / PERIODS_PER_YEAR
+    par[kernel.SHOCK_SIZE] = inc.shock_size
     par[kernel.FAILURE_SD] = ded.failure_rate_sd
     par[kernel.BACKPAY] = ded.backpay_rate
     par[kernel.RUSH] = term.claims_rush

@@ -5,6 +5,8 @@ failures, growth, exits) is swept over 100,000 to 100 million members, log-space
 common random numbers; the capital is VaR 99.5% of the discounted liability over one year,
 with the run-off of a closure within the year (engine.policy.capital_by_size). Sizes below
 a plan's minimum close at once: their capital is the run-off of the cases in the pipeline.
+Beside it, the exit capital (engine.policy.exit_capital_by_size): VaR 99.5% of the largest
+expected cost of a closure announced within the year, under the scenario's wind-down rules.
 
 Run ``python scenarios/capital_by_size.py [--paths N] [--sizes K] [--out FILE.nc]``.
 """
@@ -18,7 +20,7 @@ import xarray as xr
 
 from engine.io import to_netcdf
 from engine.plans import PLANS
-from engine.policy import capital_by_size
+from engine.policy import capital_by_size, exit_capital_by_size
 from engine.scenario import load_scenario
 
 HERE = Path(__file__).resolve().parent
@@ -41,9 +43,12 @@ def run(paths: int, seed: int, sizes: list[int]) -> xr.Dataset:
     curves = {}
     for name in presets():
         scenario = load_scenario(HERE / f"{name}.toml")
-        curves[name] = xr.Dataset.from_dataframe(
-            capital_by_size(scenario, sizes, paths=paths, seed=seed)
-        )
+        curve = capital_by_size(scenario, sizes, paths=paths, seed=seed)
+        exits = exit_capital_by_size(scenario, sizes, paths=paths, seed=seed)
+        curve["exit_per_member"] = exits["per_member"]
+        curve["exit_per_member_low"] = exits["per_member_low"]
+        curve["exit_per_member_high"] = exits["per_member_high"]
+        curves[name] = xr.Dataset.from_dataframe(curve)
     ds = xr.concat(list(curves.values()), dim=xr.Variable("preset", list(curves)))
     for name in ds.data_vars:
         ds[name].attrs["units"] = (
@@ -76,6 +81,13 @@ def show(ds: xr.Dataset) -> None:
     print("capital per member, yuan (VaR 99.5% over one year, 95% interval)")
     for row in [header, *rows]:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print("\nexit capital per member, yuan (VaR 99.5% of the largest exit cost in the year)")
+    for size in ds["members"].values:
+        cells = [f"{int(size):,}"]
+        for name in ds["preset"].values:
+            point = ds.sel(preset=name, members=size)
+            cells.append(f"{float(point.exit_per_member):.3f}")
+        print("  ".join(cells))
 
 
 def main() -> None:

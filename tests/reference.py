@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from engine import kernel as K
-from engine.rng import beta_mean_sd, binomial, poisson, seed_stream, uniform
+from engine.rng import beta_mean_sd, binomial, gamma, normal, poisson, seed_stream, uniform
 
 
 def seq_sum(x):
@@ -62,6 +62,95 @@ def outside_closure(key, path, closure_p):
             if cumulative >= e:
                 return t
     return -1
+
+
+def incidence_factors(key, path, inputs):
+    """(known, shocks): the path's parameter factors and each period's shock factors."""
+    periods = inputs.regime.size
+    pars = [r.par for r in (inputs, *inputs.later)]
+    per = [pars[i] for i in inputs.regime]
+    st = np.empty(4, dtype=np.uint64)
+    known, shocks = np.ones(periods), np.ones(periods)
+    s = inputs.par[K.MULT_SD]
+    if s > 0:
+        seed_stream(key, np.int64(path), np.int64(K.MULTIPLIER_STREAM), st)
+        known[:] = math.exp(s * normal(st) - 0.5 * s * s)
+    trend = [q[K.TREND_SD] * (t / 24) for t, q in enumerate(per)]
+    if max(trend) > 0:
+        seed_stream(key, np.int64(path), np.int64(K.TREND_STREAM), st)
+        z = normal(st)
+        for t, u in enumerate(trend):
+            if u > 0:
+                known[t] *= math.exp(u * z - 0.5 * u * u)
+    for t, q in enumerate(per):
+        if q[K.DISPERSION] > 0:
+            seed_stream(key, np.int64(path), np.int64(K.DISPERSION_STREAM + t), st)
+            shocks[t] = gamma(st, 1.0 / q[K.DISPERSION]) * q[K.DISPERSION]
+        if q[K.SHOCK_RATE] > 0:
+            seed_stream(key, np.int64(path), np.int64(K.SHOCK_STREAM + t), st)
+            shocks[t] *= 1.0 + poisson(st, q[K.SHOCK_RATE]) * q[K.SHOCK_SIZE]
+    return known, shocks
+
+
+def exit_cost(t, m, pending, inputs, known):
+    """Expected cost of a closure announced at the end of period t (see kernel.exit_cost)."""
+    ipar, regimes, periods = inputs.ipar, [inputs, *inputs.later], inputs.regime.size
+    lag, n_elig, notice = int(ipar[K.LAG]), int(ipar[K.N_ELIG]), int(ipar[K.NOTICE])
+    n_share = m.shape[0] if ipar[K.WAITING_SHARE] else n_elig
+    pay_notice = bool(ipar[K.PAY_NOTICE])
+    x, pend = m.astype(float), pending.astype(float)
+    total = 0.0
+
+    def par_at(u):
+        q = regimes[inputs.regime[u]].par.copy()
+        q[K.INCIDENCE] *= inputs.incidence_factor[u]
+        return q, regimes[inputs.regime[u]]
+
+    for j in range(1, notice + 1):
+        u = min(t + j, periods - 1)
+        q, reg = par_at(u)
+        f = q[K.INCIDENCE] * q[K.RUSH] * (known[u] * (1.0 + q[K.SHOCK_RATE] * q[K.SHOCK_SIZE]))
+        for w, s_, a, c in cells(x[:n_elig]):
+            n = x[w, s_, a, c]
+            h = reg.hazard[s_, a, c]
+            k = n if h == np.inf else n * inputs.tenure_factor[w] * (h * f)
+            k = min(k, n) * reg.approval[w]
+            pend[(t + j + lag) % (lag + 1), a] += k
+            if ipar[K.CLAIMANTS_LEAVE]:
+                x[w, s_, a, c] = n - k
+        sharing = 0.0
+        for v in x[:n_share].ravel():
+            sharing += v
+        due = (t + j) % (lag + 1)
+        for a in range(x.shape[2]):
+            if pend[due, a] != 0:
+                total += pend[due, a] * (reg.benefit[a] if pay_notice else reg.case_cost[a])
+                pend[due, a] = 0.0
+        if not pay_notice:
+            total += q[K.MEMBER_FEE] * sharing
+        if x.shape[0] > 1:
+            x[0] += x[1]
+            x[1:-1] = x[2:]
+            x[-1] = 0.0
+        if inputs.age_up[u]:
+            top = x[:, :, -1] + x[:, :, -2]
+            x[:, :, 1:] = x[:, :, :-1].copy()
+            x[:, :, -1] = top
+            x[:, :, 0] = 0.0
+            x[:, :, int(ipar[K.MAX_AGE]) + 1 :] = 0.0
+    end = min(t + notice, periods - 1)
+    later = 0 if pay_notice or t + notice >= periods - 1 else 1
+    benefit = regimes[inputs.regime[min(end + later, periods - 1)]].benefit
+    for r in range(pend.shape[0]):
+        for a in range(pend.shape[1]):
+            if pend[r, a] != 0:
+                total += pend[r, a] * benefit[a]
+    if ipar[K.TRANSFER]:
+        left = 0.0
+        for v in x.ravel():
+            left += v
+        total += left * par_at(end)[0][K.TRANSFER_COST]
+    return total
 
 
 def arrears_step(st, held, owed, sharing, last_sharing, rate, due, remove_after, backpay):
@@ -121,6 +210,7 @@ def reference_path(key, path, inputs, scenario):
     owed = np.zeros(held.size)
     last_sharing = 0
     outside = outside_closure(key, path, inputs.closure_p) if ipar[K.HAZARD_ON] else -1
+    known, shocks = incidence_factors(key, path, inputs)
     cause = 0
     par = inputs.par
     lag, n_elig = int(ipar[K.LAG]), int(ipar[K.N_ELIG])
@@ -163,6 +253,7 @@ def reference_path(key, path, inputs, scenario):
         # illness and audit
         claims = approved = 0
         factor = par[K.INCIDENCE] * par[K.RUSH] if phase == 1 else par[K.INCIDENCE]
+        factor *= known[t] * shocks[t]
         for w, s, a, c in cells(m[:n_elig]) if phase != 3 else []:
             n = m[w, s, a, c]
             h = reg.hazard[s, a, c]
@@ -352,6 +443,7 @@ def reference_path(key, path, inputs, scenario):
             pool = pool * left / (left + aged_out) if left + aged_out > 0 else 0.0
         eligible, waiting = int(m[:n_elig].sum()), int(m[n_elig:].sum())
         impaired = int(m[..., 1:].sum())
+        exit_t = exit_cost(t, m, pending, inputs, known) if phase == 0 else 0.0
         if phase == 0:
             if (eligible + waiting if share_waiting else eligible) < ipar[K.MIN_MEMBERS]:
                 cause = K.CAUSE_MEMBERS
@@ -428,6 +520,7 @@ def reference_path(key, path, inputs, scenario):
             seq_sum(owed),
             written,
             notice_paid,
+            exit_t,
         )
         d = inputs.discount[t]
         totals[:6] += (

@@ -129,6 +129,21 @@ CASES = {
         termination={"announce_on": "2021-03-01", "notice_periods": 1},
         exits={"base_rate": 0.5},
     ),
+    "risk-sources-unpaid-transfer": make_scenario(
+        members=300_000,
+        run={"years": 1.5},
+        population={"members": 300_000, "waiting_share": 0.3},
+        claims={"payment_lag": 2, "approval_rate": 0.9},
+        incidence={
+            "multiplier_sd_log": 0.3,
+            "trend_sd": 0.1,
+            "period_dispersion": 0.2,
+            "shock_per_year": 3.0,
+            "shock_size": 1.5,
+        },
+        termination={"hazard_per_year": 0.5, "members_pay_notice": False, "claims_rush": 2.0},
+        **FLOWS,
+    ),
     "removed-after-one": make_scenario(
         members=200_000, deduction={"failure_rate": 0.02, "remove_after": 1}, run={"years": 0.5}
     ),

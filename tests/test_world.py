@@ -16,8 +16,8 @@ YOUNG = {"18-35": 1.0}  # every member below 40 for three years: one benefit, 30
 
 
 def _same_until(a, b, last):
-    for var in a.data_vars:
-        if "period" in a[var].dims:
+    for var in a.data_vars:  # exit_cost looks ahead to the wind-down rules that differ
+        if "period" in a[var].dims and var != "exit_cost":
             np.testing.assert_array_equal(
                 a[var].values[:, : last + 1], b[var].values[:, : last + 1], err_msg=var
             )
