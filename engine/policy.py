@@ -810,7 +810,7 @@ def quantile_interval(x: np.ndarray, level: float, coverage: float = 0.95) -> tu
     lo, hi = stats.binom.ppf([(1 - coverage) / 2, (1 + coverage) / 2], n, level)
     low = float(s[int(lo) - 1]) if lo >= 1 else -np.inf
     high = float(s[int(hi)]) if hi < n else np.inf
-    return float(s[max(int(np.ceil(level * n)) - 1, 0)]), low, high
+    return risk.var(s, level).estimate, low, high
 
 
 def exit_capital(
@@ -887,14 +887,13 @@ def decompose(
             variant = variant.replace(**RISK_SOURCES[off])
         per_path, _ = _per_path_runs(variant, horizon_years)
         x = np.asarray(per_path["liability_pv"].values, dtype=np.float64)
-        var_q = quantile_interval(x, level)[0]
-        tail = x[x >= var_q]
+        var_q = risk.var(x, level).estimate
         variance = float(x.var(ddof=1))
         rows[name] = {
             "mean": float(x.mean()),
             "sd": variance**0.5,
             "VaR": var_q,
-            "TVaR": float(tail.mean()),
+            "TVaR": risk.tvar(x, level).estimate,
             "variance_part": variance - prev_var,
             "VaR_part": var_q - prev_var_q,
         }
