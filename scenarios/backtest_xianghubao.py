@@ -138,8 +138,9 @@ def plot(ds: xr.Dataset, path: Path) -> None:
         (bottom, "share_post", 1.0, "share per member a period (yuan)"),
     ):
         lo, med, hi = np.quantile(ds[var].values / scale, BAND, axis=0)
-        ax.fill_between(dates, lo, hi, alpha=0.3, label="simulated 90% band")
-        ax.plot(dates, med, label="simulated median")
+        at = dates + pd.offsets.SemiMonthBegin() if var == "members" else dates  # period ends
+        ax.fill_between(at, lo, hi, alpha=0.3, label="simulated 90% band")
+        ax.plot(at, med, label="simulated median")
         ax.set_ylabel(label)
     members = facts[facts.metric == "members"]
     top.plot(pd.to_datetime(members.date), members.value / 1e6, "ko", label="published")

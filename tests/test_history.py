@@ -1,4 +1,4 @@
-"""相互宝's history scenario against the facts it published (engine/tables/xianghubao_published.csv).
+"""相互宝's history scenario against the facts it published (the package data file).
 
 The oracles are the published numbers, read from the data file. The scenario's multiplier,
 duration factor and age mix were fitted to the 2019-2020 cases, the 2020 share and the mean
