@@ -31,7 +31,7 @@ LABELS: dict[str, str] = {
 COLUMNS_NOTE = (
     "mean ± s.e.: the mean over the paths and its Monte Carlo standard error; sd: the spread "
     "across paths; P(>0): the share of paths above zero; VaR: the quantile at that level; "
-    "TVaR: the mean of the paths at or beyond it."
+    "TVaR: the mean of the worst (1 - level) share of outcomes (expected shortfall)."
 )
 
 
