@@ -735,7 +735,8 @@ def write_scenario(
     -----
     It sets ``[plan]`` preset and tier, ``[population] members`` (the last observed),
     ``[incidence]`` table and ``multiplier`` (the fitted ``k``; with a trend, the multiplier
-    reached at the start) and ``[run] start`` (the first 1st or 15th of a month after the last
+    reached at the start, and ``trend_per_year = exp(beta) - 1`` so the simulation carries the
+    fitted trend on) and ``[run] start`` (the first 1st or 15th of a month after the last
     observed period). Everything else comes from ``base`` (a scenario file or its parsed
     data), or the defaults. A custom ``mix`` given to ``calibrate`` is not carried over: the
     scenario uses its ``population.age_mix``.
@@ -770,6 +771,8 @@ def write_scenario(
     data["plan"] = {**data.get("plan", {}), "preset": cal.plan, "tier": cal.tier}
     data["population"] = {**data.get("population", {}), "members": int(members.iloc[-1])}
     data["incidence"] = {**data.get("incidence", {}), "table": cal.table, "multiplier": multiplier}
+    if cal.trend is not None:  # hazard x exp(beta years) goes on: (1 + trend) ** years
+        data["incidence"]["trend_per_year"] = math.expm1(cal.trend.value)
     data["run"] = {**data.get("run", {}), "start": start}
     scenario_from_dict(data, str(path))
     path.write_text(tomli_w.dumps(data), encoding="utf-8")

@@ -25,7 +25,7 @@ RTOL = 1e-9
 
 MONEY_IN = ("benefits", "fees")
 MONEY_OUT = ("members_paid", "backstop", "shortfall")
-OPTIONAL_OUT = ("reserve_draw",)
+OPTIONAL_OUT = ("reserve_draw", "notice_paid")
 """Each period: benefits + fees == members_paid + backstop + shortfall (+ reserve_draw, the
 part of the cost a reserve fund paid, in results that have it)."""
 

@@ -7,8 +7,15 @@ claims. Joiners enter at the highest tenure and count down one tenure a period. 
 approved in period t are held in ``pending[(t + lag) % (lag + 1), age]`` by the claimant's
 age and shared in period t + lag.
 
-Scalar parameters travel in two arrays, ``par`` (float64) and ``ipar`` (int64), indexed by
-the constants below; ``engine.simulate.KernelInputs`` builds them from a scenario.
+Parameters that may change during a run travel in ``table[period, parameter]`` (float64,
+indexed by the constants below), the arrays that a dated change may alter with a leading
+regime axis (``hazard[regime[t]]``), and the fixed ones in ``ipar`` (int64);
+``engine.simulate.KernelInputs`` builds them from a scenario.
+
+With duration factors, the members of tenure 0 still inside the select period are also
+kept by duration: ``durations[j, sex, age, class]`` holds those ``entry + j`` periods from
+joining (``entry`` the joiners' tenure); the rest of tenure 0 is past the last factor.
+Members of a tenure above 0 joined ``entry - tenure`` periods ago.
 
 Each path draws from its own streams, seeded from the run's key, the path index, the period
 and the step only, so results do not depend on chunking or threads, any path can be
@@ -19,7 +26,7 @@ import numpy as np
 from numba import prange
 
 from engine._jit import jit
-from engine.rng import binomial, poisson, seed_stream
+from engine.rng import beta_mean_sd, binomial, poisson, seed_stream, uniform
 
 COUNT_VARS = (
     "members",
@@ -37,6 +44,7 @@ COUNT_VARS = (
     "deaths",
     "lapses",
     "active",
+    "removed",
 )
 """Per path and period counts, in the order of the kernel's ``counts`` output."""
 
@@ -57,6 +65,9 @@ MONEY_VARS = (
     "net_cash",
     "reserve_draw",
     "reserve",
+    "arrears",
+    "written_off",
+    "notice_paid",
 )
 """Per path and period amounts (yuan), in the order of the kernel's ``money`` output."""
 
@@ -74,7 +85,7 @@ TOTAL_VARS = (
 )
 """Per path totals, in the order of the kernel's ``totals`` output."""
 
-PATH_INT_VARS = ("closure_period", "stranded_members")
+PATH_INT_VARS = ("closure_period", "stranded_members", "closure_cause")
 """Per path integers, in the order of the kernel's ``path_ints`` output."""
 
 # indices into par (float64)
@@ -103,8 +114,12 @@ PATH_INT_VARS = ("closure_period", "stranded_members")
     RESERVE_TRIGGER,
     RESERVE_RATE,
     TRANSFER_COST,
-) = range(24)
-N_PAR = 24
+    INCIDENCE,
+    FAILURE_SD,
+    BACKPAY,
+    RUSH,
+) = range(28)
+N_PAR = 28
 
 # indices into ipar (int64)
 (
@@ -118,17 +133,75 @@ N_PAR = 24
     EXITS_ON,
     MORTALITY_ON,
     TRANSFER,
-) = range(10)
-N_IPAR = 10
+    PAY_NOTICE,
+    ANNOUNCE,
+    HAZARD_ON,
+    REMOVE_AFTER,
+    ARREARS_ON,
+    DURATION_ON,
+) = range(16)
+N_IPAR = 16
+
+OPEN, CAUSE_MEMBERS, CAUSE_DATE, CAUSE_HAZARD = range(4)
+"""Values of ``closure_cause``: never closed, below the minimum, on the date, the hazard."""
 
 
 @jit
-def step_illness(
-    st, m, tot, hazard, approval, n_elig, claimants_leave, pending_row, case_cost, tilt, acc
-):
+def thin(st, dm, s, a, c, n, x, slot_w, rest_w):
+    """Remove ``x`` of the ``n`` members of cohort ``(0, s, a, c)`` from its duration slots:
+    slot ``j`` loses a binomial share in proportion to ``dm[j] * slot_w[j]``, the members past
+    the select period (weight ``rest_w`` each) lose the rest."""
+    if x <= 0:
+        return
+    if x >= n:
+        dm[:, s, a, c] = 0
+        return
+    tracked = 0
+    weight = 0.0
+    for j in range(dm.shape[0]):
+        tracked += dm[j, s, a, c]
+    weight = (n - tracked) * rest_w
+    for j in range(dm.shape[0]):
+        weight += dm[j, s, a, c] * slot_w[j]
+    left = x
+    for j in range(dm.shape[0]):
+        nj = dm[j, s, a, c]
+        if nj == 0 or left == 0:
+            continue
+        wj = nj * slot_w[j]
+        y = min(binomial(st, left, wj / weight), nj) if weight > 0.0 else 0
+        dm[j, s, a, c] = nj - y
+        left -= y
+        weight -= wj
+    excess = left - (n - tracked)  # more removed than members past the select period
+    for j in range(dm.shape[0]):
+        if excess <= 0:
+            break
+        y = min(excess, dm[j, s, a, c])
+        dm[j, s, a, c] -= y
+        excess -= y
+
+
+@jit
+def exposure(n, dm, s, a, c, slot_w, rest_w):
+    """Members of cohort ``(0, s, a, c)`` weighted by their duration factors."""
+    tracked = 0
+    for j in range(dm.shape[0]):
+        tracked += dm[j, s, a, c]
+    x = (n - tracked) * rest_w
+    for j in range(dm.shape[0]):
+        x += dm[j, s, a, c] * slot_w[j]
+    return x
+
+
+@jit
+def step_illness(st, dst, m, dm, tot, hazard, approval, n_elig, claimants_leave, pending_row,
+                 case_cost, tilt, acc, factor, tenure_w, slot_w, duration_on):  # fmt: skip
     """Steps 1-2: Poisson claims of eligible cohorts, audit by tenure, approved claimants
     leave. Returns (claims, approved).
 
+    A cohort's mean is ``n * h * factor`` with ``n`` its members weighted by the duration
+    factors (``tenure_w`` by tenure, ``slot_w`` for the duration slots of tenure 0).
     With ``tilt[a] != 0`` (importance sampling) counts are drawn with mean
     ``lam * exp(tilt[a])`` and ``acc[0]`` gathers the log likelihood ratio
     ``lam (exp(tilt) - 1) - tilt * count``. ``acc[1]`` gathers the martingale
@@ -140,6 +213,7 @@ def step_illness(
     for w in range(n_elig):
         if tot[w] == 0:
             continue
+        slots = duration_on and w == 0
         for s in range(n_sex):
             for a in range(n_age):
                 for c in range(n_class):
@@ -150,7 +224,12 @@ def step_illness(
                     if h == np.inf:
                         k = n
                     else:
-                        lam = n * h
+                        x = (
+                            exposure(n, dm, s, a, c, slot_w, tenure_w[0])
+                            if slots
+                            else n * tenure_w[w]
+                        )
+                        lam = x * (h * factor)
                         if tilt[a] != 0.0:
                             k = poisson(st, lam * np.exp(tilt[a]))
                             acc[0] += lam * np.expm1(tilt[a]) - tilt[a] * k
@@ -166,6 +245,8 @@ def step_illness(
                     if claimants_leave:
                         m[w, s, a, c] = n - k
                         tot[w] -= k
+                        if slots:
+                            thin(dst, dm, s, a, c, n, k, slot_w, tenure_w[0])
     return claims, approved
 
 
@@ -228,7 +309,7 @@ def pending_benefits(pending, benefit):
 
 
 @jit
-def step_lapses(st, m, tot, n_sharing_tenures, leave_p):
+def step_lapses(st, dst, m, dm, tot, n_sharing_tenures, leave_p, duration_on, ones):
     """Prepay plans: sharing members who do not top up leave. Returns the count."""
     lapses = 0
     _, n_sex, n_age, n_class = m.shape
@@ -244,11 +325,39 @@ def step_lapses(st, m, tot, n_sharing_tenures, leave_p):
                         m[w, s, a, c] = n - x
                         tot[w] -= x
                         lapses += x
+                        if duration_on and w == 0:
+                            thin(dst, dm, s, a, c, n, x, ones, 1.0)
     return lapses
 
 
 @jit
-def step_exits(st, m, tot, base_exit, mortality, price_hazard, mortality_on):
+def remove_members(st, dst, m, dm, tot, n_sharing_tenures, removed, duration_on, ones):
+    """Remove ``removed`` sharing members at random (sequential binomials over cohorts)."""
+    pool = tot[:n_sharing_tenures].sum()
+    left = removed
+    _, n_sex, n_age, n_class = m.shape
+    for w in range(n_sharing_tenures):
+        if tot[w] == 0:
+            continue
+        for s in range(n_sex):
+            for a in range(n_age):
+                for c in range(n_class):
+                    n = m[w, s, a, c]
+                    if n == 0 or left == 0:
+                        continue
+                    x = min(binomial(st, left, n / pool), n) if pool > n else min(left, n)
+                    pool -= n
+                    left -= x
+                    m[w, s, a, c] = n - x
+                    tot[w] -= x
+                    if duration_on and w == 0:
+                        thin(dst, dm, s, a, c, n, x, ones, 1.0)
+    return removed - left
+
+
+@jit
+def step_exits(st, dst, m, dm, tot, base_exit, mortality, price_hazard, mortality_on,
+               duration_on, ones):  # fmt: skip
     """Step 7: voluntary exits (base + price-sensitive hazard by class) and deaths.
 
     Returns (exits, deaths)."""
@@ -273,12 +382,15 @@ def step_exits(st, m, tot, base_exit, mortality, price_hazard, mortality_on):
                     d = binomial(st, x, mortality[s, a] / hz) if mortality_on and x > 0 else 0
                     deaths += d
                     exits += x - d
+                    if duration_on and w == 0:
+                        thin(dst, dm, s, a, c, n, x, ones, 1.0)
     return exits, deaths
 
 
 @jit
-def step_joiners(st, m, tot, expected, weights, impaired_fraction):
-    """Step 7: Poisson joiners by sex, age and class, entering the waiting period."""
+def step_joiners(st, m, tot, expected, weights, impaired_fraction, joined):
+    """Step 7: Poisson joiners by sex, age and class, entering the waiting period
+    (also counted in ``joined[sex, age, class]``)."""
     joiners = 0
     entry = m.shape[0] - 1
     for s in range(weights.shape[0]):
@@ -290,9 +402,29 @@ def step_joiners(st, m, tot, expected, weights, impaired_fraction):
             k1 = poisson(st, expected * wsa * impaired_fraction)
             m[entry, s, a, 0] += k0
             m[entry, s, a, 1] += k1
+            joined[s, a, 0] += k0
+            joined[s, a, 1] += k1
             joiners += k0 + k1
     tot[entry] += joiners
     return joiners
+
+
+@jit
+def age_up_one(x, max_age):
+    """Everyone in ``x[sex, age, class]`` a year older; returns those past ``max_age``
+    (removed). The oldest age keeps its members."""
+    n_sex, n_age, n_class = x.shape
+    out = 0
+    for s in range(n_sex):
+        for c in range(n_class):
+            x[s, n_age - 1, c] += x[s, n_age - 2, c]
+            for a in range(n_age - 2, 0, -1):
+                x[s, a, c] = x[s, a - 1, c]
+            x[s, 0, c] = 0
+            for a in range(max_age + 1, n_age):
+                out += x[s, a, c]
+                x[s, a, c] = 0
+    return out
 
 
 @jit
@@ -315,21 +447,168 @@ def age_and_wait(m, tot, age_up, max_age):
         for w in range(n_ten):
             if tot[w] == 0:
                 continue
-            for s in range(n_sex):
-                for c in range(n_class):
-                    m[w, s, n_age - 1, c] += m[w, s, n_age - 2, c]
-                    for a in range(n_age - 2, 0, -1):
-                        m[w, s, a, c] = m[w, s, a - 1, c]
-                    m[w, s, 0, c] = 0
-                    for a in range(max_age + 1, n_age):
-                        tot[w] -= m[w, s, a, c]
-                        aged_out += m[w, s, a, c]
-                        m[w, s, a, c] = 0
+            left = age_up_one(m[w], max_age)
+            tot[w] -= left
+            aged_out += left
     return aged_out
+
+
+@jit
+def advance_durations(dm, m, joined, age_up, max_age):
+    """End of period, before ``age_and_wait``: duration slots move one period on (the last
+    leaves the select period), members entering tenure 0 fill slot 0; then they age."""
+    if dm.shape[0] == 0:
+        return
+    for j in range(dm.shape[0] - 1, 0, -1):
+        dm[j] = dm[j - 1]
+    dm[0] = m[1] if m.shape[0] > 1 else joined
+    if age_up:
+        for j in range(dm.shape[0]):
+            age_up_one(dm[j], max_age)
 
 
 ILLNESS, DEDUCTION, FLOWS = range(3)
 """Sub-streams of a period (engine.rng.seed_stream): stream = 3 * period + step."""
+
+CLOSURE_STREAM = 1 << 62
+"""Sub-stream of the path's outside-closure time (one draw per path)."""
+WAVE_STREAM = (1 << 62) + 1
+"""Sub-streams ``WAVE_STREAM + period`` of the period's failure rate."""
+DURATION_STREAM = 1 << 61
+"""Sub-streams ``DURATION_STREAM + period`` of the split of leavers over duration slots."""
+
+
+@jit
+def closure_time(key, path, closure_p):
+    """The period in which an outside closure is announced (-1 if none in the horizon):
+    the first period whose cumulative hazard ``-sum log(1 - p)`` reaches an exponential
+    draw, so P(closed by period t) = 1 - prod(1 - p[:t + 1])."""
+    st = np.empty(4, dtype=np.uint64)
+    seed_stream(key, path, CLOSURE_STREAM, st)
+    e = -np.log(uniform(st))
+    cumulative = 0.0
+    for t in range(closure_p.size):
+        if closure_p[t] > 0.0:
+            cumulative -= np.log1p(-closure_p[t])
+            if cumulative >= e:
+                return t
+    return -1
+
+
+@jit
+def cap_share(share, backstop, sharing, p, reserve, ytd, new_year):
+    """Steps 4-5: reserve draw, per-period and calendar-year caps on the share per member;
+    the platform backs the excess (added to ``backstop``).
+
+    Returns (share, backstop, reserve_draw, reserve, ytd)."""
+    reserve_draw = 0.0
+    if reserve > 0.0 and share > p[RESERVE_TRIGGER]:
+        reserve_draw = min(reserve, (share - p[RESERVE_TRIGGER]) * sharing)
+        reserve -= reserve_draw
+        share -= reserve_draw / sharing
+    if share > p[CAP_PERIOD]:
+        backstop += (share - p[CAP_PERIOD]) * sharing
+        share = p[CAP_PERIOD]
+    if new_year:
+        ytd = 0.0
+    if share > p[CAP_YEAR] - ytd:
+        backstop += (share - (p[CAP_YEAR] - ytd)) * sharing
+        share = p[CAP_YEAR] - ytd
+    return share, backstop, reserve_draw, reserve, ytd + share
+
+
+@jit
+def step_arrears(st, held, owed, sharing, last_sharing, rate, due, remove_after, backpay):
+    """Step 6 with arrears: ``held[j]`` members owe ``owed[j]`` after ``j + 1`` failures in a
+    row (one bucket when never removed). A member in arrears fails again or pays, and when
+    paying pays the arrears back with probability ``backpay`` (else they are written off);
+    the ``remove_after``-th failure in a row removes the member. Members in arrears leave
+    with the others (their arrears written off).
+
+    Returns (failures, recovered, removed, written_off)."""
+    written = 0.0
+    if last_sharing > sharing:
+        q = sharing / last_sharing
+        for j in range(held.size):
+            if held[j] > 0:
+                keep = np.int64(held[j] * q)
+                written += owed[j] * (held[j] - keep) / held[j]
+                owed[j] *= keep / held[j]
+                held[j] = keep
+    new = binomial(st, max(sharing - held.sum(), 0), rate)
+    failures = new
+    if remove_after == 1:
+        return failures, 0.0, new, written + new * due
+    recovered = 0.0
+    removed = 0
+    top = held.size - 1
+    for j in range(top, -1, -1):
+        n = held[j]
+        if n == 0:
+            continue
+        per = owed[j] / n
+        again = binomial(st, n, rate)
+        back = binomial(st, n - again, backpay)
+        recovered += back * per
+        written += (n - again - back) * per
+        failures += again
+        held[j] = 0
+        owed[j] = 0.0
+        if remove_after == 0:
+            held[0], owed[0] = again, again * (per + due)
+        elif j == top:
+            removed += again
+            written += again * (per + due)
+        else:
+            held[j + 1], owed[j + 1] = again, again * (per + due)
+    held[0] += new
+    owed[0] += new * due
+    return failures, recovered, removed, written
+
+
+@jit
+def deduct_prepay(st, dst, m, dm, tot, p, pool, need, sharing, start_members, n_share_ten,
+                  prepay, duration_on, ones):  # fmt: skip
+    """Step 6 of prepay plans: the pool pays, members top up or lapse.
+
+    Returns (paid, shortfall, recovered, lapses, pool)."""
+    holders = tot.sum()
+    if start_members > 0:
+        pool *= holders / start_members  # claimants leave with their balance
+    paid = min(pool, need)
+    pool -= paid
+    shortfall = need - paid
+    recovered = 0.0
+    lapses = 0
+    if sharing > 0 and (shortfall > 0.0 or pool < p[MIN_BALANCE] * sharing):
+        per_short = shortfall / sharing
+        balance = pool / holders
+        if p[TOPUP] < 1.0:
+            lapses = step_lapses(
+                st, dst, m, dm, tot, n_share_ten, 1.0 - p[TOPUP], duration_on, ones
+            )
+        stayers = sharing - lapses
+        recovered = stayers * per_short
+        units = max(1.0, np.ceil((per_short + p[MIN_BALANCE] - balance) / prepay))
+        pool += stayers * (units * prepay - per_short) - lapses * balance
+    return paid, shortfall, recovered, lapses, pool
+
+
+@jit
+def write_period(c_t, m_t, v, ints, d, totals):
+    """Write one period's counts ``ints`` and amounts ``v`` (in the ``*_VARS`` order, ``v``
+    without the duplicate ``revenue``) and add the period to the path's totals."""
+    for i in range(ints.size):
+        c_t[i] = ints[i]
+    for i in range(11):
+        m_t[i] = v[i]
+    m_t[11] = v[1]  # revenue: the fees
+    for i in range(11, v.size):
+        m_t[i + 1] = v[i]
+    totals[0] += v[9] * d
+    totals[1] += v[5] * d
+    totals[2] += (v[6] - v[7]) * d
+    totals[3] += v[8] * d
 
 
 @jit
@@ -337,6 +616,7 @@ def run_path(
     key,
     path,
     members0,
+    durations0,
     hazard,
     approval,
     benefit,
@@ -348,8 +628,12 @@ def run_path(
     age_up,
     new_year,
     discount,
-    par,
+    regime,
+    table,
     ipar,
+    tenure_w,
+    slot_w,
+    closure_p,
     counts,
     money,
     totals,
@@ -359,121 +643,144 @@ def run_path(
 
     Each period's illness, deductions and flows draw from their own sub-streams of the
     path, so the numbers of one step do not depend on how many draws another step made.
+    Phases: 0 open, 1 notice, 3 the run-off period after an unpaid notice, 2 ended.
     """
     st = np.empty(4, dtype=np.uint64)
+    dst = np.empty(4, dtype=np.uint64)
     m = members0.copy()
+    dm = durations0.copy()
     tot = np.zeros(m.shape[0], dtype=np.int64)  # members per tenure, kept in step with m
     for w in range(m.shape[0]):
         tot[w] = m[w].sum()
     lag = ipar[LAG]
     n_elig = ipar[N_ELIG]
     n_share_ten = m.shape[0] if ipar[WAITING_SHARE] else n_elig
+    duration_on = ipar[DURATION_ON] != 0
+    pay_notice = ipar[PAY_NOTICE] != 0
     pending = np.zeros((lag + 1, m.shape[2]), dtype=np.int64)
     price_hazard = np.zeros(2)
-    tilt = par[THETA] * case_cost
+    tilt = np.empty(case_cost.shape)
+    for r in range(case_cost.shape[0]):
+        tilt[r] = table[0, THETA] * case_cost[r]
     acc = np.zeros(2)
-    prepay = par[PREPAY]
+    ones = np.ones(dm.shape[0])
+    joined = np.zeros(m.shape[1:], dtype=np.int64)
+    held = np.zeros(max(ipar[REMOVE_AFTER] - 1, 1), dtype=np.int64)  # members in arrears
+    owed = np.zeros(held.size)
+    last_sharing = 0
+    ints = np.zeros(counts.shape[1], dtype=np.int64)
+    v = np.zeros(money.shape[1] - 1)
+    prepay = table[0, PREPAY]
     pool = tot.sum() * prepay
     ytd = 0.0
-    reserve = par[RESERVE0]
+    reserve = table[0, RESERVE0]
     contributed = 0.0  # average past contributions of a current member
-    phase = 0  # 0 open, 1 closure announced (notice), 2 ended
+    phase = 0
     notice_left = 0
     path_ints[0] = -1
+    outside = closure_time(key, path, closure_p) if ipar[HAZARD_ON] else -1
     for t in range(counts.shape[0]):
         if phase == 2:
             continue  # outputs stay zero
+        p = table[t]
+        r = regime[t]
+        ben, cc = benefit[r], case_cost[r]
         start_members = tot.sum()
-        seed_stream(key, path, 3 * t + ILLNESS, st)
-        claims, approved = step_illness(
-            st,
-            m,
-            tot,
-            hazard,
-            approval,
-            n_elig,
-            ipar[CLAIMANTS_LEAVE],
-            pending[(t + lag) % (lag + 1)],
-            case_cost,
-            tilt,
-            acc,
-        )
+        claims = approved = 0
+        if duration_on:
+            seed_stream(key, path, DURATION_STREAM + t, dst)
+        if phase != 3:
+            seed_stream(key, path, 3 * t + ILLNESS, st)
+            factor = p[INCIDENCE] * p[RUSH] if phase == 1 else p[INCIDENCE]
+            claims, approved = step_illness(
+                st, dst, m, dm, tot, hazard[r], approval[r], n_elig, ipar[CLAIMANTS_LEAVE],
+                pending[(t + lag) % (lag + 1)], cc, tilt[r], acc, factor, tenure_w, slot_w,
+                duration_on,
+            )  # fmt: skip
         eligible, waiting = tenure_sums(tot, n_elig)
         sharing = eligible + waiting if ipar[WAITING_SHARE] else eligible
         share = backstop = shortfall = recovered = runoff = paid = reserve_draw = 0.0
-        failures = lapses = joiners = exits = deaths = 0
+        written = notice_paid = 0.0
+        failures = lapses = joiners = exits = deaths = removed = 0
         due = 0.0
-        if phase == 1:
+        unpaid = phase == 1 and not pay_notice
+        if phase == 3:
             sharing = 0
-            cases, benefits, cost, _, _ = share_cases(
-                pending[t % (lag + 1)], benefit, case_cost, 1, np.inf
-            )
-            runoff = benefits
-            benefits = cost = 0.0
+            cases, benefits, cost = 0, 0.0, 0.0
+            runoff = pending_benefits(pending, ben)
+        elif phase == 1:
+            if pay_notice:
+                sharing = 0
+            cases, benefits, cost, _, _ = share_cases(pending[t % (lag + 1)], ben, cc, 1, np.inf)
+            if pay_notice:
+                runoff = benefits
+                benefits = cost = 0.0
+            else:  # the platform pays the cases in full, fees included
+                notice_paid = benefits + (cost - benefits + p[MEMBER_FEE] * sharing)
         else:
             cases, benefits, cost, share, backstop = share_cases(
-                pending[t % (lag + 1)], benefit, case_cost, sharing, par[CAP_CASE]
+                pending[t % (lag + 1)], ben, cc, sharing, p[CAP_CASE]
             )
-            if reserve > 0.0 and share > par[RESERVE_TRIGGER]:
-                reserve_draw = min(reserve, (share - par[RESERVE_TRIGGER]) * sharing)
-                reserve -= reserve_draw
-                share -= reserve_draw / sharing
-            if share > par[CAP_PERIOD]:
-                backstop += (share - par[CAP_PERIOD]) * sharing
-                share = par[CAP_PERIOD]
-            if new_year[t]:
-                ytd = 0.0
-            if share > par[CAP_YEAR] - ytd:
-                backstop += (share - (par[CAP_YEAR] - ytd)) * sharing
-                share = par[CAP_YEAR] - ytd
-            ytd += share
-            due = share + par[MEMBER_FEE]
+            share, backstop, reserve_draw, reserve, ytd = cap_share(
+                share, backstop, sharing, p, reserve, ytd, new_year[t]
+            )
+            due = share + p[MEMBER_FEE]
             need = due * sharing
             seed_stream(key, path, 3 * t + DEDUCTION, st)
             if sharing > 0:
                 contributed += due * sharing / (eligible + waiting)
             if prepay > 0.0:
-                holders = tot.sum()
-                if start_members > 0:
-                    pool *= holders / start_members  # claimants leave with their balance
-                paid = min(pool, need)
-                pool -= paid
-                shortfall = need - paid
-                if sharing > 0 and (shortfall > 0.0 or pool < par[MIN_BALANCE] * sharing):
-                    per_short = shortfall / sharing
-                    balance = pool / holders
-                    if par[TOPUP] < 1.0:
-                        lapses = step_lapses(st, m, tot, n_share_ten, 1.0 - par[TOPUP])
-                    stayers = sharing - lapses
-                    recovered = stayers * per_short
-                    units = max(1.0, np.ceil((per_short + par[MIN_BALANCE] - balance) / prepay))
-                    pool += stayers * (units * prepay - per_short) - lapses * balance
+                paid, shortfall, recovered, lapses, pool = deduct_prepay(
+                    st, dst, m, dm, tot, p, pool, need, sharing, start_members, n_share_ten,
+                    prepay, duration_on, ones,
+                )  # fmt: skip
             else:
-                if par[FAILURE] > 0.0:
-                    failures = binomial(st, sharing, par[FAILURE])
+                rate = p[FAILURE]
+                if p[FAILURE_SD] > 0.0 and rate > 0.0:
+                    seed_stream(key, path, WAVE_STREAM + t, st)
+                    rate = beta_mean_sd(st, rate, p[FAILURE_SD])
+                    seed_stream(key, path, 3 * t + DEDUCTION, st)
+                if ipar[ARREARS_ON]:
+                    failures, recovered, removed, written = step_arrears(
+                        st, held, owed, sharing, last_sharing, rate, due, ipar[REMOVE_AFTER],
+                        p[BACKPAY],
+                    )  # fmt: skip
+                    if removed > 0:
+                        removed = remove_members(
+                            st, dst, m, dm, tot, n_share_ten, removed, duration_on, ones
+                        )
+                    last_sharing = sharing - removed
+                elif rate > 0.0:
+                    failures = binomial(st, sharing, rate)
                 shortfall = failures * due
-                recovered = par[RECOVERY] * shortfall
+                if not ipar[ARREARS_ON]:
+                    recovered = p[RECOVERY] * shortfall
                 paid = need - shortfall
             # step 7: membership flows, priced on the share just paid
             seed_stream(key, path, 3 * t + FLOWS, st)
-            ratio = due / par[REF_SHARE] if par[REF_SHARE] > 0.0 else 1.0
+            ratio = due / p[REF_SHARE] if p[REF_SHARE] > 0.0 else 1.0
             before = tot.sum()
             if ipar[EXITS_ON]:
-                price_hazard[0] = par[PRICE_RATE] * ratio ** par[ELASTICITY_STD]
-                price_hazard[1] = par[PRICE_RATE] * ratio ** par[ELASTICITY_IMP]
+                price_hazard[0] = p[PRICE_RATE] * ratio ** p[ELASTICITY_STD]
+                price_hazard[1] = p[PRICE_RATE] * ratio ** p[ELASTICITY_IMP]
                 exits, deaths = step_exits(
-                    st, m, tot, base_exit, mortality, price_hazard, ipar[MORTALITY_ON]
-                )
+                    st, dst, m, dm, tot, base_exit[r], mortality[r], price_hazard,
+                    ipar[MORTALITY_ON], duration_on, ones,
+                )  # fmt: skip
             if prepay > 0.0 and before > 0:
                 pool *= (before - exits - deaths) / before
             if join_expected[t] > 0.0:
-                expected = join_expected[t] * max(ratio, 0.5) ** -par[JOIN_ELASTICITY]
-                f = min(1.0, par[IMPAIRED_F0] * ratio ** par[IMPAIRED_GAMMA])
-                joiners = step_joiners(st, m, tot, expected, join_weights, f)
+                expected = join_expected[t] * max(ratio, 0.5) ** -p[JOIN_ELASTICITY]
+                f = min(1.0, p[IMPAIRED_F0] * ratio ** p[IMPAIRED_GAMMA])
+                joined[:] = 0
+                joiners = step_joiners(st, m, tot, expected, join_weights[r], f, joined)
                 pool += joiners * prepay
                 if joiners > 0:
                     contributed *= (tot.sum() - joiners) / tot.sum()
 
+        if duration_on:
+            advance_durations(dm, m, joined, age_up[t], ipar[MAX_AGE])
+            joined[:] = 0
         aged_out = age_and_wait(m, tot, age_up[t], ipar[MAX_AGE])
         if prepay > 0.0:
             left = tot.sum()
@@ -482,69 +789,64 @@ def run_path(
         impaired = impaired_members(m, tot)
         if phase == 0:
             after = eligible + waiting if ipar[WAITING_SHARE] else eligible
+            cause = OPEN
             if after < ipar[MIN_MEMBERS]:
+                cause = CAUSE_MEMBERS
+            elif t == ipar[ANNOUNCE]:
+                cause = CAUSE_DATE
+            elif t == outside:
+                cause = CAUSE_HAZARD
+            if cause != OPEN:
                 phase = 1
                 notice_left = ipar[NOTICE]
                 path_ints[0] = t
+                path_ints[2] = cause
         elif phase == 1:
             notice_left -= 1
-        if phase == 1 and notice_left == 0:
+        elif phase == 3:
             phase = 2
-            runoff += pending_benefits(pending, benefit)
+        if phase == 1 and notice_left == 0:
+            last = t == counts.shape[0] - 1
+            phase = 2 if pay_notice or last else 3
+            if phase == 2:
+                runoff += pending_benefits(pending, ben)
             left = tot.sum()
             path_ints[1] = left
             totals[9] = left * contributed
             if ipar[TRANSFER]:
-                runoff += left * par[TRANSFER_COST]
+                runoff += left * p[TRANSFER_COST]
             m[:] = 0
+            dm[:] = 0
             tot[:] = 0
             pool = 0.0
             eligible = waiting = impaired = 0
+            written += owed.sum()
+            held[:] = 0
+            owed[:] = 0.0
 
         liability = backstop + shortfall - recovered + runoff + reserve_draw
-        revenue = cost - benefits + par[MEMBER_FEE] * sharing
-        reserve += par[RESERVE_RATE] * revenue
-        platform_cost = par[FIXED_COST] + par[COST_CASE] * claims + par[COST_JOINER] * joiners
+        if unpaid:
+            liability += notice_paid
+        revenue = cost - benefits + p[MEMBER_FEE] * sharing
+        if not unpaid:
+            reserve += p[RESERVE_RATE] * revenue
+        platform_cost = p[FIXED_COST] + p[COST_CASE] * claims + p[COST_JOINER] * joiners
         net = revenue - platform_cost - liability
-        counts[t, 0] = eligible + waiting
-        counts[t, 1] = sharing
-        counts[t, 2] = eligible
-        counts[t, 3] = waiting
-        counts[t, 4] = impaired
-        counts[t, 5] = claims
-        counts[t, 6] = approved
-        counts[t, 7] = cases
-        counts[t, 8] = failures
-        counts[t, 9] = aged_out
-        counts[t, 10] = joiners
-        counts[t, 11] = exits
-        counts[t, 12] = deaths
-        counts[t, 13] = lapses
-        counts[t, 14] = 1 if phase == 0 or path_ints[0] == t else 0
-        money[t, 0] = benefits
-        money[t, 1] = revenue
-        money[t, 2] = cost / sharing if sharing > 0 else 0.0
-        money[t, 3] = share if sharing > 0 else 0.0
-        money[t, 4] = paid
-        money[t, 5] = backstop
-        money[t, 6] = shortfall
-        money[t, 7] = recovered
-        money[t, 8] = runoff
-        money[t, 9] = liability
-        money[t, 10] = pool
-        money[t, 11] = revenue
-        money[t, 12] = platform_cost
-        money[t, 13] = net
-        money[t, 14] = reserve_draw
-        money[t, 15] = reserve
-        d = discount[t]
-        totals[0] += liability * d
-        totals[1] += backstop * d
-        totals[2] += (shortfall - recovered) * d
-        totals[3] += runoff * d
+        ints[:] = (
+            eligible + waiting, sharing, eligible, waiting, impaired, claims, approved, cases,
+            failures, aged_out, joiners, exits, deaths, lapses,
+            1 if phase == 0 or path_ints[0] == t else 0, removed,
+        )  # fmt: skip
+        v[:] = (
+            benefits, revenue, cost / sharing if sharing > 0 else 0.0,
+            share if sharing > 0 else 0.0, paid, backstop, shortfall, recovered, runoff,
+            liability, pool, platform_cost, net, reserve_draw, reserve, owed.sum(), written,
+            notice_paid,
+        )  # fmt: skip
+        write_period(counts[t], money[t], v, ints, discount[t], totals)
         totals[4] += due if sharing > 0 else 0.0
         totals[5] += net
-        totals[8] += reserve_draw * d
+        totals[8] += reserve_draw * discount[t]
     totals[6] = acc[0]
     totals[7] = acc[1]
 
@@ -554,6 +856,7 @@ def run_paths(
     key,
     first_path,
     members0,
+    durations0,
     hazard,
     approval,
     benefit,
@@ -565,8 +868,12 @@ def run_paths(
     age_up,
     new_year,
     discount,
-    par,
+    regime,
+    table,
     ipar,
+    tenure_w,
+    slot_w,
+    closure_p,
     counts,
     money,
     totals,
@@ -584,6 +891,7 @@ def run_paths(
             key,
             first_path + i,
             members0,
+            durations0,
             hazard,
             approval,
             benefit,
@@ -595,8 +903,12 @@ def run_paths(
             age_up,
             new_year,
             discount,
-            par,
+            regime,
+            table,
             ipar,
+            tenure_w,
+            slot_w,
+            closure_p,
             counts[i],
             money[i],
             totals[i],

@@ -42,7 +42,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "runoff": ("yuan", "benefits the platform pays alone after closure is announced"),
     "liability": (
         "yuan",
-        "platform liability: backstop + shortfall - recovered + runoff + reserve draws",
+        "platform liability: backstop + shortfall - recovered + runoff + reserve draws "
+        "+ notice_paid",
     ),
     "prepay_pool": ("yuan", "prepaid balances held by the custodian, end of period"),
     "revenue": ("yuan", "platform revenue: the management fees"),
@@ -65,6 +66,19 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "log_weight": ("1", "log likelihood ratio of the path (0 without importance sampling)"),
     "cost_martingale": ("yuan", "sum of case cost x (claims - expected claims): mean exactly 0"),
     "closure_period": ("period", "index of the period closure was announced; -1 if never"),
+    "closure_cause": (
+        "1",
+        "what announced closure: 0 never, 1 members below the minimum, 2 the date "
+        "(announce_on), 3 the outside-closure hazard",
+    ),
+    "removed": ("members", "members removed after remove_after failed deductions in a row"),
+    "arrears": ("yuan", "arrears advanced by the platform and still owed, end of period"),
+    "written_off": ("yuan", "arrears written off (not paid back, or of members who left)"),
+    "notice_paid": (
+        "yuan",
+        "unpaid notice (members_pay_notice = false): the notice period's benefits and fees, "
+        "paid by the platform",
+    ),
 }
 """Every output variable: (units, description)."""
 

@@ -405,3 +405,36 @@ def binomial(state, n, p):
     if p > 0.5:
         return np.int64(n) - _binomial_low(state, n, 1.0 - p)
     return _binomial_low(state, n, p)
+
+
+@jit
+def gamma(state, shape):
+    """Draw a gamma variate with ``shape > 0`` and scale 1 (Marsaglia and Tsang, 2000).
+
+    Shapes below 1 use ``gamma(shape + 1) * u ** (1 / shape)``.
+    """
+    boost = 1.0
+    if shape < 1.0:
+        boost = uniform(state) ** (1.0 / shape)
+        shape += 1.0
+    d = shape - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    while True:
+        x = normal(state)
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = uniform(state)
+        if u < 1.0 - 0.0331 * x**4 or math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
+            return d * v * boost
+
+
+@jit
+def beta_mean_sd(state, mean, sd):
+    """Draw a beta variate with the given mean and standard deviation
+    (``sd**2 < mean (1 - mean)``): ``X / (X + Y)`` with X, Y gamma."""
+    total = mean * (1.0 - mean) / (sd * sd) - 1.0
+    x = gamma(state, mean * total)
+    y = gamma(state, (1.0 - mean) * total)
+    return x / (x + y)

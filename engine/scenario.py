@@ -12,10 +12,24 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.plans import PLANS, Plan
-from engine.tables import INCIDENCE_SETS, MANIFEST
+from engine.tables import (
+    AGES,
+    INCIDENCE_SETS,
+    MANIFEST,
+    AgeMix,
+    age_weights,
+    read_age_csv,
+)
 
 
 class ScenarioError(ValueError):
@@ -28,6 +42,13 @@ class ScenarioError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+
+def _read_mix(value: Any) -> Any:
+    """A CSV age mix is read into bands, so the scenario holds its values."""
+    if isinstance(value, str) and value.endswith(".csv"):
+        return read_age_csv(value)
+    return value
 
 
 class Run(_Section):
@@ -51,12 +72,19 @@ class Population(_Section):
     """The membership at the start."""
 
     members: int = Field(ge=0, le=10_000_000_000)
-    age_mix: str = "cnnic44"
+    age_mix: AgeMix = "cnnic44"
     male_share: float = Field(0.5, ge=0, le=1)
     impaired_share: float = Field(0.0, ge=0, le=1)
     waiting_share: float = Field(
         0.0, ge=0, le=1, description="fraction still in the waiting period, spread evenly over it"
     )
+    duration_mix: tuple[float, ...] | None = Field(
+        None,
+        description="with incidence.duration_factors: shares of the seasoned members in their "
+        "1st, 2nd, ... policy year (default: all past the last factor)",
+    )
+
+    _age_mix_file = field_validator("age_mix", mode="before")(_read_mix)
 
 
 class Incidence(_Section):
@@ -65,6 +93,24 @@ class Incidence(_Section):
     table: str = "ci25"
     multiplier: float = Field(0.5, ge=0, le=1000, allow_inf_nan=False)
     impaired_multiplier: float = Field(2.0, ge=0, le=1000, allow_inf_nan=False)
+    duration_factors: tuple[float, ...] = Field(
+        (),
+        max_length=10,
+        description="multipliers in the 1st, 2nd, ... policy year from joining; the last "
+        "applies from then on",
+    )
+    trend_per_year: float = Field(
+        0.0, ge=-0.5, le=1, allow_inf_nan=False, description="incidence x (1 + trend) ** years"
+    )
+
+    @model_validator(mode="after")
+    def _factors_are_rates(self) -> Self:
+        if any(not (math.isfinite(f) and 0 <= f <= 100) for f in self.duration_factors):
+            raise ValueError(
+                "incidence.duration_factors: every factor must be a number from 0 to 100 "
+                f"(got {_short(self.duration_factors)})"
+            )
+        return self
 
 
 class Claims(_Section):
@@ -76,10 +122,41 @@ class Claims(_Section):
 
 
 class Deduction(_Section):
-    """Failed deductions: the rate of members who fail to pay, and what is recovered."""
+    """Failed deductions: the rate of members who fail to pay, and what is recovered.
+
+    By default a failed share is advanced by the platform and ``recovery_rate`` of it comes
+    back at once. With ``remove_after`` or ``backpay_rate`` the members in arrears are kept:
+    at each deduction a member in arrears fails again (and after ``remove_after`` failures
+    in a row leaves, the arrears written off) or pays, with ``backpay_rate`` the chance of
+    paying the arrears too (otherwise they are written off). ``failure_rate_sd`` draws each
+    period's failure rate from a beta distribution with that standard deviation.
+    """
 
     failure_rate: float = Field(0.0, ge=0, le=1)
     recovery_rate: float = Field(0.0, ge=0, le=1)
+    remove_after: int | None = Field(None, ge=1, le=240)
+    backpay_rate: float = Field(0.0, ge=0, le=1)
+    failure_rate_sd: float = Field(0.0, ge=0, le=0.5, allow_inf_nan=False)
+
+    @property
+    def arrears(self) -> bool:
+        """Whether members in arrears are tracked (remove_after or backpay_rate set)."""
+        return self.remove_after is not None or self.backpay_rate > 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        p, sd = self.failure_rate, self.failure_rate_sd
+        if sd > 0 and not sd**2 < p * (1 - p):
+            raise ValueError(
+                f"deduction.failure_rate_sd: {sd:g} needs sd**2 below failure_rate x "
+                f"(1 - failure_rate) = {p * (1 - p):g}"
+            )
+        if self.arrears and self.recovery_rate > 0:
+            raise ValueError(
+                f"deduction.recovery_rate: {self.recovery_rate:g} must be 0 with remove_after "
+                "or backpay_rate (arrears are paid back or written off instead)"
+            )
+        return self
 
 
 class Selection(_Section):
@@ -109,6 +186,9 @@ class Selection(_Section):
         return UNDERWRITING[self.underwriting]
 
 
+AGE_MIXES = [name for name, info in MANIFEST.items() if not info.diseases]
+"""The bundled age mixes, by name."""
+
 UNDERWRITING = {"strict": 0.02, "standard": 0.05, "lax": 0.15}
 """Joiners' impaired fraction at the reference share, by underwriting strictness."""
 
@@ -132,8 +212,10 @@ class Growth(_Section):
     rate_per_year: float = Field(1.0, gt=0, le=100)
     table: tuple[float, ...] = ()
     price_elasticity: float = Field(0.0, ge=0, le=20)
-    age_mix: str = "cnnic44"
+    age_mix: AgeMix = "cnnic44"
     male_share: float = Field(0.5, ge=0, le=1)
+
+    _age_mix_file = field_validator("age_mix", mode="before")(_read_mix)
 
     @model_validator(mode="after")
     def _curve_has_its_values(self) -> Self:
@@ -166,11 +248,26 @@ class Exits(_Section):
 
 
 class Termination(_Section):
-    """Closure: below ``min_members`` sharing members (default: the plan's minimum) the plan
-    announces closure; sharing stops and after ``notice_periods`` the plan ends."""
+    """Closure: the plan announces closure at the end of a period when its sharing members
+    fall below ``min_members`` (default: the plan's minimum), in the period containing
+    ``announce_on``, or at a random time: an outside closure with annual probability
+    ``hazard_per_year`` from ``hazard_from`` (default: the start) on. ``notice_periods``
+    follow, then cover ends and pending claims are the platform's run-off.
+
+    With ``members_pay_notice`` (the default) sharing stops at the announcement and the
+    platform pays the cases due in notice as run-off (benefits). With false the members stay
+    covered but pay nothing: the platform pays each notice period's cases in full (benefits
+    and fees), and the claims still pending at the end are run-off in the period after.
+    ``claims_rush`` multiplies incidence during the notice period.
+    """
 
     min_members: int | None = Field(None, ge=0, le=10_000_000_000)
     notice_periods: int = Field(2, ge=0, le=48)
+    announce_on: dt.date | None = None
+    hazard_per_year: float = Field(0.0, ge=0, lt=1)
+    hazard_from: dt.date | None = None
+    members_pay_notice: bool = True
+    claims_rush: float = Field(1.0, ge=0, le=100, allow_inf_nan=False)
 
 
 class Platform(_Section):
@@ -202,6 +299,40 @@ class Policy(_Section):
     transfer_cost: float = Field(0.0, ge=0, le=1e7)
 
 
+class Event(_Section):
+    """A dated change: ``set`` maps dotted field names to their values from the period
+    containing ``date`` on (``plan.fee.*`` is the scenario tier's fee)."""
+
+    date: dt.date
+    set: dict[str, Any] = Field(min_length=1)
+
+
+EVENT_SECTIONS = (
+    "plan",
+    "incidence",
+    "claims",
+    "deduction",
+    "growth",
+    "selection",
+    "exits",
+    "platform",
+)
+"""Sections whose fields an event may change."""
+
+FIXED_FIELDS = (
+    "plan.waiting_days",
+    "plan.max_age",
+    "plan.min_members",
+    "plan.prepayment",
+    "claims.payment_lag",
+    "claims.claimants_leave",
+    "selection.audit_window_periods",
+    "incidence.duration_factors",
+    "deduction.remove_after",
+)
+"""Fields that shape a path's state and so cannot change during a run."""
+
+
 class Scenario(_Section):
     """Everything one simulation needs, validated."""
 
@@ -223,19 +354,26 @@ class Scenario(_Section):
     policy: Policy = Policy()
     waiting_members_share: bool = True
     discount_rate: float = Field(0.03, ge=-0.5, le=1)
+    events: tuple[Event, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        mixes = [k for k, v in MANIFEST.items() if not v.diseases]
         problems = [
             f"{field}: {_short(value)} is unknown; valid: {', '.join(valid)}"
             for field, value, valid in (
                 ("tier", self.tier, list(self.plan.tiers)),
                 ("incidence.table", self.incidence.table, list(INCIDENCE_SETS)),
-                ("population.age_mix", self.population.age_mix, mixes),
-                ("growth.age_mix", self.growth.age_mix, mixes),
             )
             if value not in valid
+        ]
+        problems += self._mix_problems()
+        start = self.run.start
+        dated = [("termination.announce_on", self.termination.announce_on)]
+        dated += [(f"events[{i}].date", e.date) for i, e in enumerate(self.events)]
+        problems += [
+            f"{field}: {day} is before run.start {start}"
+            for field, day in dated
+            if day is not None and day < start
         ]
         if self.periods < 1:
             problems.append(
@@ -264,7 +402,81 @@ class Scenario(_Section):
             )
         if problems:
             raise ValueError("; ".join(problems))
+        self._check_events()
         return self
+
+    def _mix_problems(self) -> list[str]:
+        plan, problems = self.plan, []
+        for field, mix in (
+            ("population.age_mix", self.population.age_mix),
+            ("growth.age_mix", self.growth.age_mix),
+        ):
+            if isinstance(mix, str) and mix not in AGE_MIXES:
+                problems.append(f"{field}: {_short(mix)} is unknown; valid: {', '.join(AGE_MIXES)}")
+                continue
+            try:
+                weights = age_weights(mix)
+            except (KeyError, ValueError) as exc:
+                problems.append(f"{field}: {exc.args[0]}")
+                continue
+            outside = weights[(AGES < plan.min_age) | (AGES > plan.max_age)].sum()
+            if not isinstance(mix, str) and outside > 0:
+                problems.append(
+                    f"{field}: {outside:.3g} of the weight lies outside the plan's ages "
+                    f"{plan.min_age}-{plan.max_age}"
+                )
+        factors, years = self.incidence.duration_factors, self.population.duration_mix
+        if years is not None:
+            if len(years) != len(factors):
+                problems.append(
+                    f"population.duration_mix: {len(years)} shares for {len(factors)} "
+                    "incidence.duration_factors; give one share per factor"
+                )
+            elif any(not (0 <= w <= 1) for w in years) or not math.isclose(sum(years), 1.0):
+                problems.append(
+                    f"population.duration_mix: shares {_short(years)} must lie in [0, 1] and "
+                    f"sum to 1 (they sum to {sum(years):g})"
+                )
+            entry = self.selection.audit_window_periods + plan.waiting_periods
+            problems += [
+                f"population.duration_mix: policy year {y + 1} (share {w:g}) lies inside the "
+                f"first {entry} periods (waiting and audit window), where no member is seasoned"
+                for y, w in enumerate(years[:-1])
+                if w > 0 and entry >= 24 * (y + 1)
+            ]
+        return problems
+
+    def _check_events(self) -> None:
+        """Each event's changed scenario must itself be valid; errors name the event."""
+        for i, _ in enumerate(self.events):
+            self.after_event(i)
+
+    def after_event(self, i: int) -> "Scenario":
+        """The scenario in force after events ``0..i`` (in date order), without events."""
+        data = self.model_dump()
+        data["events"] = ()
+        order = sorted(range(len(self.events)), key=lambda j: (self.events[j].date, j))
+        for j in order[: order.index(i) + 1]:
+            for key, value in self.events[j].set.items():
+                where = f"events[{j}].set.{key}"
+                parts = key.split(".")
+                if parts[0] not in EVENT_SECTIONS or len(parts) < 2:
+                    raise ValueError(f"{where}: not a field of {', '.join(EVENT_SECTIONS)}")
+                if key in FIXED_FIELDS:
+                    raise ValueError(f"{where}: cannot change during a run")
+                if parts[:2] == ["plan", "fee"] and data["plan"]["tiers"][self.tier]["fee"]:
+                    parts = ["plan", "tiers", self.tier, *parts[1:]]
+                _set_dotted(data, parts, value, where)
+        try:
+            return Scenario.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            raise ValueError(
+                f"events[{i}]: {field + ': ' if field else ''}{message}"
+                + (f" (got {_short(first['input'])})" if first["type"] != "value_error" else "")
+            ) from None
 
     @property
     def min_members(self) -> int:
@@ -286,6 +498,19 @@ class Scenario(_Section):
             else:
                 data[key] = value.model_dump() if isinstance(value, BaseModel) else value
         return scenario_from_dict(data)
+
+
+def _set_dotted(data: dict[str, Any], parts: list[str], value: Any, where: str) -> None:
+    node: Any = data
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise ValueError(f"{where}: no such field")
+    if parts[-1] not in node or isinstance(node[parts[-1]], dict | list | tuple):
+        raise ValueError(f"{where}: no such number, flag or name to change")
+    if isinstance(value, dict | list):
+        raise ValueError(f"{where}: {_short(value)} is not a number, flag or name")
+    node[parts[-1]] = value
 
 
 _SHORT = reprlib.Repr()
@@ -358,4 +583,8 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError([f"not a valid TOML file ({exc})"], str(path)) from None
     except RecursionError:
         raise ScenarioError(["not a valid TOML file (nested too deeply)"], str(path)) from None
+    for section in ("population", "growth"):
+        mix = data.get(section, {}).get("age_mix") if isinstance(data.get(section), dict) else None
+        if isinstance(mix, str) and mix.endswith(".csv") and not Path(mix).is_absolute():
+            data[section]["age_mix"] = str(path.parent / mix)
     return scenario_from_dict(data, str(path))

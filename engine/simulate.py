@@ -1,5 +1,6 @@
 """The one orchestrator: scenario -> arrays -> kernel -> labelled results."""
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from engine.plans import PERIODS_PER_YEAR
 from engine.results import build_dataset, build_stream_dataset
 from engine.rng import root_key
 from engine.scenario import Scenario
-from engine.tables import AGES, age_mix, incidence_by_sex
+from engine.tables import AGES, AgeMix, age_weights, incidence_by_sex
 
 CLASSES = ("standard", "impaired")
 MAX_THREADS: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
@@ -50,10 +51,10 @@ def tenures(scenario: Scenario) -> tuple[int, int]:
     return 1 + window + scenario.plan.waiting_periods, 1 + window
 
 
-def _mix(name: str, male_share: float, min_age: int, max_age: int) -> np.ndarray:
+def _mix(mix: AgeMix, male_share: float, min_age: int, max_age: int) -> np.ndarray:
     """Weights [sex, age] summing to 1 over the plan's ages (uniform if the mix has none)."""
     inside = (AGES >= min_age) & (AGES <= max_age)
-    ages = age_mix(name) * inside
+    ages = age_weights(mix) * inside
     if ages.sum() == 0:
         ages = inside.astype(float)
     weights = np.array([male_share, 1 - male_share])[:, None] * ages[None, :]
@@ -72,6 +73,53 @@ def initial_members(scenario: Scenario) -> np.ndarray:
     tenure[0] = 1 - pop.waiting_share if waiting else 1.0
     tenure[n_elig:] = pop.waiting_share / max(waiting, 1)
     return allocate(pop.members, tenure[:, None, None, None] * weights[None])
+
+
+def mean_age(scenario: Scenario) -> float:
+    """Mean age of the starting members (after the integer allocation).
+
+    Examples
+    --------
+    >>> from engine.scenario import load_scenario
+    >>> round(mean_age(load_scenario("scenarios/xianghubao.toml")), 2)
+    30.28
+    """
+    by_age = initial_members(scenario).sum(axis=(0, 1, 3))
+    return float((by_age * AGES).sum() / by_age.sum()) if by_age.sum() else float("nan")
+
+
+def duration_factors(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """(factor by tenure, factor by duration slot of tenure 0) of the incidence's duration
+    factors: a member ``d`` periods from joining is in policy year ``d // 24 + 1``. Slots
+    hold tenure-0 members ``entry + j`` periods from joining until the last factor's year."""
+    n_ten, _ = tenures(scenario)
+    factors = scenario.incidence.duration_factors
+    if not factors:
+        return np.ones(n_ten), np.ones(0)
+    entry, last = n_ten - 1, len(factors) - 1
+    year = np.minimum(np.arange(max(0, PERIODS_PER_YEAR * last)) // PERIODS_PER_YEAR, last)
+    by_tenure = np.array([factors[last]] + [factors[year[entry - w]] for w in range(1, n_ten)])
+    return by_tenure, np.array([factors[y] for y in year[entry:]], dtype=float)
+
+
+def initial_durations(scenario: Scenario, members0: np.ndarray) -> np.ndarray:
+    """Tenure-0 starting members by duration slot ``[slot, sex, age, class]``: the shares of
+    ``population.duration_mix`` by policy year, spread evenly over the year's durations past
+    the joiners' tenure (the last year's share is past the select period, not kept)."""
+    slots = duration_factors(scenario)[1].size
+    out = np.zeros((slots, *members0.shape[1:]), dtype=np.int64)
+    mix = scenario.population.duration_mix
+    if mix is None or slots == 0:
+        return out
+    entry = members0.shape[0] - 1
+    weights = np.zeros(slots + 1)
+    weights[slots] = mix[-1]
+    for y, share in enumerate(mix[:-1]):
+        first, stop = max(entry, PERIODS_PER_YEAR * y), PERIODS_PER_YEAR * (y + 1)
+        weights[first - entry : stop - entry] += share / (stop - first)
+    for s, a, c in zip(*np.nonzero(members0[0]), strict=True):
+        out[:, s, a, c] = allocate(int(members0[0, s, a, c]), weights)[:slots]
+    return out
 
 
 def joiners_expected(scenario: Scenario) -> np.ndarray:
@@ -98,7 +146,11 @@ GOMPERTZ = (5e-5, 0.09)
 
 @dataclass(frozen=True)
 class KernelInputs:
-    """Everything the kernel needs, as arrays, derived from a scenario (see engine.kernel)."""
+    """Everything the kernel needs, as arrays, derived from a scenario (see engine.kernel).
+
+    The arrays and ``par`` are those in force at the start; ``later`` holds the same for
+    each set of dated changes, in force from the periods where ``regime`` names them.
+    """
 
     members0: np.ndarray
     hazard: np.ndarray
@@ -115,24 +167,52 @@ class KernelInputs:
     par: np.ndarray
     ipar: np.ndarray
     dates: pd.DatetimeIndex
+    durations0: np.ndarray
+    tenure_factor: np.ndarray
+    slot_factor: np.ndarray
+    incidence_factor: np.ndarray
+    closure_p: np.ndarray
+    regime: np.ndarray
+    later: tuple["KernelInputs", ...] = ()
+
+    def stacked(self, name: str) -> np.ndarray:
+        """The array ``name`` of every regime, stacked on a leading axis."""
+        arrays = [getattr(self, name), *(getattr(r, name) for r in self.later)]
+        return np.ascontiguousarray(np.stack(arrays))
+
+    def table(self) -> np.ndarray:
+        """The per-period parameter table ``[period, parameter]`` (see engine.kernel)."""
+        table = self.stacked("par")[self.regime]
+        table[:, kernel.INCIDENCE] *= self.incidence_factor
+        return table
 
     def args(self) -> tuple[np.ndarray, ...]:
-        """The kernel's array arguments, from ``members0`` to ``ipar``, in order."""
+        """The kernel's array arguments, from ``members0`` to ``closure_p``, in order."""
         return (
             self.members0,
-            self.hazard,
-            self.approval,
-            self.benefit,
-            self.case_cost,
-            self.base_exit,
-            self.mortality,
-            self.join_weights,
+            self.durations0,
+            *(
+                self.stacked(name)
+                for name in (
+                    "hazard",
+                    "approval",
+                    "benefit",
+                    "case_cost",
+                    "base_exit",
+                    "mortality",
+                    "join_weights",
+                )
+            ),
             self.join_expected,
             self.age_up,
             self.new_year,
             self.discount,
-            self.par,
+            self.regime,
+            self.table(),
             self.ipar,
+            self.tenure_factor,
+            self.slot_factor,
+            self.closure_p,
         )
 
 
@@ -153,8 +233,8 @@ def reference_share(scenario: Scenario, members0: np.ndarray, hazard: np.ndarray
     return cost / pool.sum() + member_fee if pool.sum() else 0.0
 
 
-def prepare(scenario: Scenario) -> KernelInputs:
-    """Derive the kernel's arrays from a validated scenario."""
+def _regime(scenario: Scenario, members0: np.ndarray, ref_share: float | None) -> KernelInputs:
+    """The kernel's arrays and parameters of one scenario (one regime of a run)."""
     plan, inc, sel, ex = scenario.plan, scenario.incidence, scenario.selection, scenario.exits
     q = incidence_by_sex(inc.table)[:, :, None] * inc.multiplier
     hazard = np.ascontiguousarray(annual_to_hazard(q * np.array([1.0, inc.impaired_multiplier])))
@@ -171,20 +251,21 @@ def prepare(scenario: Scenario) -> KernelInputs:
     if ex.mortality:
         a, b = GOMPERTZ
         mortality[:] = annual_to_hazard(np.minimum(a * np.exp(b * AGES), 1.0))
-    members0 = initial_members(scenario)
     fee = plan.tier_fee(scenario.tier)
     prepay = plan.tier_prepayment(scenario.tier)
+    own_ref = ex.reference_share is not None or ref_share is None
+    term, ded = scenario.termination, scenario.deduction
     par = np.zeros(kernel.N_PAR)
     par[kernel.CAP_CASE] = plan.cap_per_case
     par[kernel.CAP_PERIOD] = min(plan.cap_per_period, scenario.policy.max_share)
     par[kernel.CAP_YEAR] = plan.cap_per_year
     par[kernel.MEMBER_FEE] = fee.per_member_month * 12 / PERIODS_PER_YEAR
-    par[kernel.FAILURE] = scenario.deduction.failure_rate
-    par[kernel.RECOVERY] = scenario.deduction.recovery_rate
+    par[kernel.FAILURE] = ded.failure_rate
+    par[kernel.RECOVERY] = ded.recovery_rate
     par[kernel.PREPAY] = prepay
     par[kernel.MIN_BALANCE] = plan.min_balance
     par[kernel.TOPUP] = ex.topup_probability
-    par[kernel.REF_SHARE] = reference_share(scenario, members0, hazard)
+    par[kernel.REF_SHARE] = reference_share(scenario, members0, hazard) if own_ref else ref_share
     par[kernel.PRICE_RATE] = ex.price_rate / PERIODS_PER_YEAR
     par[kernel.ELASTICITY_STD] = ex.elasticity_standard
     par[kernel.ELASTICITY_IMP] = ex.elasticity_impaired
@@ -199,9 +280,13 @@ def prepare(scenario: Scenario) -> KernelInputs:
     par[kernel.RESERVE_TRIGGER] = scenario.policy.reserve_trigger
     par[kernel.RESERVE_RATE] = scenario.policy.reserve_rate
     par[kernel.TRANSFER_COST] = scenario.policy.transfer_cost
+    par[kernel.INCIDENCE] = 1.0
+    par[kernel.FAILURE_SD] = ded.failure_rate_sd
+    par[kernel.BACKPAY] = ded.backpay_rate
+    par[kernel.RUSH] = term.claims_rush
     ipar = np.zeros(kernel.N_IPAR, dtype=np.int64)
     ipar[kernel.LAG] = scenario.claims.payment_lag
-    ipar[kernel.NOTICE] = scenario.termination.notice_periods
+    ipar[kernel.NOTICE] = term.notice_periods
     ipar[kernel.MAX_AGE] = plan.max_age
     ipar[kernel.N_ELIG] = n_elig
     ipar[kernel.WAITING_SHARE] = scenario.waiting_members_share
@@ -210,6 +295,18 @@ def prepare(scenario: Scenario) -> KernelInputs:
     ipar[kernel.EXITS_ON] = ex.base_rate > 0 or ex.price_rate > 0 or ex.mortality
     ipar[kernel.MORTALITY_ON] = ex.mortality
     ipar[kernel.TRANSFER] = scenario.policy.transfer_at_closure
+    ipar[kernel.PAY_NOTICE] = term.members_pay_notice
+    ipar[kernel.ANNOUNCE] = period_of(dates, term.announce_on)
+    ipar[kernel.HAZARD_ON] = term.hazard_per_year > 0
+    ipar[kernel.REMOVE_AFTER] = ded.remove_after or 0
+    ipar[kernel.ARREARS_ON] = ded.arrears
+    ipar[kernel.DURATION_ON] = bool(inc.duration_factors)
+    closure_p = np.zeros(periods)
+    if term.hazard_per_year > 0:
+        closure_p[max(period_of(dates, term.hazard_from), 0) :] = -np.expm1(
+            np.log1p(-term.hazard_per_year) / PERIODS_PER_YEAR
+        )
+    tenure_factor, slot_factor = duration_factors(scenario)
     launched = scenario.population.members >= scenario.policy.min_launch_members
     return KernelInputs(
         members0=members0 if launched else np.zeros_like(members0),
@@ -229,6 +326,47 @@ def prepare(scenario: Scenario) -> KernelInputs:
         par=par,
         ipar=ipar,
         dates=dates,
+        durations0=initial_durations(scenario, members0 if launched else 0 * members0),
+        tenure_factor=tenure_factor,
+        slot_factor=slot_factor,
+        incidence_factor=(1.0 + scenario.incidence.trend_per_year) ** (t / PERIODS_PER_YEAR),
+        closure_p=closure_p,
+        regime=np.zeros(periods, dtype=np.int64),
+    )
+
+
+def period_of(dates: pd.DatetimeIndex, day: Any) -> int:
+    """Index of the period containing ``day`` (-1 for None or a day after the horizon)."""
+    if day is None:
+        return -1
+    t = int(np.searchsorted(dates.to_numpy(), np.datetime64(day), side="right")) - 1
+    end = dates[-1] + pd.offsets.SemiMonthBegin() if len(dates) else None
+    return t if end is not None and pd.Timestamp(day) < end else -1
+
+
+def prepare(scenario: Scenario) -> KernelInputs:
+    """Derive the kernel's arrays from a validated scenario, one regime per dated change."""
+    members0 = initial_members(scenario)
+    base = _regime(scenario, members0, None)
+    if not scenario.events:
+        return base
+    order = sorted(range(len(scenario.events)), key=lambda i: (scenario.events[i].date, i))
+    regime = base.regime.copy()
+    join_expected = base.join_expected.copy()
+    ipar = base.ipar.copy()
+    later = []
+    for i in order:
+        start = period_of(base.dates, scenario.events[i].date)
+        if start < 0:
+            continue  # after the horizon
+        variant = _regime(scenario.after_event(i), members0, float(base.par[kernel.REF_SHARE]))
+        later.append(variant)
+        regime[start:] = len(later)
+        join_expected[start:] = variant.join_expected[start:]
+        for flag in (kernel.EXITS_ON, kernel.MORTALITY_ON):
+            ipar[flag] |= variant.ipar[flag]
+    return dataclasses.replace(
+        base, regime=regime, join_expected=join_expected, ipar=ipar, later=tuple(later)
     )
 
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from engine import kernel as K
-from engine.rng import binomial, poisson, seed_stream
+from engine.rng import beta_mean_sd, binomial, poisson, seed_stream, uniform
 
 
 def seq_sum(x):
@@ -20,16 +20,114 @@ def cells(m):
     return list(zip(*np.nonzero(m), strict=True))
 
 
+def thin(st, dm, cell, n, x, slot_w, rest_w):
+    """Remove x of the n tenure-0 members of ``cell`` from the duration slots: sequential
+    binomials in proportion to members x weight; members past the select period take the
+    rest (and any excess goes back to the slots in order)."""
+    if x <= 0:
+        return
+    col = dm[(slice(None), *cell)]  # a view
+    if x >= n:
+        col[:] = 0
+        return
+    tracked = int(col.sum())
+    weight = (n - tracked) * rest_w
+    for j in range(col.size):
+        weight += col[j] * slot_w[j]
+    left = x
+    for j in range(col.size):
+        if col[j] == 0 or left == 0:
+            continue
+        wj = col[j] * slot_w[j]
+        y = min(binomial(st, left, wj / weight), col[j]) if weight > 0 else 0
+        col[j] -= y
+        left -= y
+        weight -= wj
+    excess = left - (n - tracked)
+    for j in range(col.size):
+        y = min(max(excess, 0), col[j])
+        col[j] -= y
+        excess -= y
+
+
+def outside_closure(key, path, closure_p):
+    """Period of the outside closure: first t with -sum log(1 - p[:t+1]) >= Exp(1)."""
+    st = np.empty(4, dtype=np.uint64)
+    seed_stream(key, np.int64(path), np.int64(K.CLOSURE_STREAM), st)
+    e = -math.log(uniform(st))
+    cumulative = 0.0
+    for t, q in enumerate(closure_p):
+        if q > 0:
+            cumulative -= math.log1p(-q)
+            if cumulative >= e:
+                return t
+    return -1
+
+
+def arrears_step(st, held, owed, sharing, last_sharing, rate, due, remove_after, backpay):
+    """Members in arrears by failures in a row: (failures, recovered, removed, written)."""
+    written = 0.0
+    if last_sharing > sharing:
+        q = sharing / last_sharing
+        for j in range(held.size):
+            if held[j] > 0:
+                keep = int(held[j] * q)
+                written += owed[j] * (held[j] - keep) / held[j]
+                owed[j] *= keep / held[j]
+                held[j] = keep
+    new = binomial(st, max(sharing - int(held.sum()), 0), rate)
+    if remove_after == 1:
+        return new, 0.0, new, written + new * due
+    failures, recovered, removed = new, 0.0, 0
+    moved = np.zeros_like(held)
+    moved_owed = np.zeros_like(owed)
+    for j in range(held.size - 1, -1, -1):
+        n = held[j]
+        if n == 0:
+            continue
+        per = owed[j] / n
+        again = binomial(st, n, rate)
+        back = binomial(st, n - again, backpay)
+        recovered += back * per
+        written += (n - again - back) * per
+        failures += again
+        if remove_after == 0:
+            moved[0], moved_owed[0] = again, again * (per + due)
+        elif j == held.size - 1:
+            removed += again
+            written += again * (per + due)
+        else:
+            moved[j + 1], moved_owed[j + 1] = again, again * (per + due)
+    held[:], owed[:] = moved, moved_owed
+    held[0] += new
+    owed[0] += new * due
+    return failures, recovered, removed, written
+
+
 def reference_path(key, path, inputs, scenario):
     """One path as (counts [period, var], money [period, var], totals [var], path_ints [var])."""
-    par, ipar = inputs.par, inputs.ipar
+    ipar = inputs.ipar
+    regimes = [inputs, *inputs.later]
     st = np.empty(4, dtype=np.uint64)
+    dst = np.empty(4, dtype=np.uint64)
     m = inputs.members0.copy()
+    dm = inputs.durations0.copy()
+    duration_on = bool(ipar[K.DURATION_ON])
+    tenure_w, slot_w = inputs.tenure_factor, inputs.slot_factor
+    ones = np.ones(slot_w.size)
+    pay_notice = bool(ipar[K.PAY_NOTICE])
+    remove_after = int(ipar[K.REMOVE_AFTER])
+    held = np.zeros(max(remove_after - 1, 1), dtype=np.int64)
+    owed = np.zeros(held.size)
+    last_sharing = 0
+    outside = outside_closure(key, path, inputs.closure_p) if ipar[K.HAZARD_ON] else -1
+    cause = 0
+    par = inputs.par
     lag, n_elig = int(ipar[K.LAG]), int(ipar[K.N_ELIG])
     share_waiting = bool(ipar[K.WAITING_SHARE])
     n_share_ten = m.shape[0] if share_waiting else n_elig
     pending = np.zeros((lag + 1, m.shape[2]), dtype=np.int64)
-    prepay, member_fee = par[K.PREPAY], par[K.MEMBER_FEE]
+    prepay = par[K.PREPAY]
     pool = m.sum() * prepay
     ytd, phase, notice_left, closure = 0.0, 0, 0, -1
     reserve, contributed, stranded = par[K.RESERVE0], 0.0, 0
@@ -38,7 +136,6 @@ def reference_path(key, path, inputs, scenario):
     counts = np.zeros((periods, len(K.COUNT_VARS)), dtype=np.int64)
     money = np.zeros((periods, len(K.MONEY_VARS)))
     totals = np.zeros(len(K.TOTAL_VARS))
-    benefit, case_cost = inputs.benefit, inputs.case_cost
 
     def due_cases(row, sharing, cap):
         n = pending[row].copy()
@@ -55,18 +152,31 @@ def reference_path(key, path, inputs, scenario):
     for t in range(periods):
         if phase == 2:
             continue
+        reg = regimes[inputs.regime[t]]
+        par = reg.par.copy()
+        par[K.INCIDENCE] *= inputs.incidence_factor[t]
+        benefit, case_cost, member_fee = reg.benefit, reg.case_cost, par[K.MEMBER_FEE]
         start_members = m.sum()
+        if duration_on:
+            seed_stream(key, np.int64(path), np.int64(K.DURATION_STREAM + t), dst)
         seed_stream(key, np.int64(path), np.int64(3 * t + K.ILLNESS), st)
         # illness and audit
         claims = approved = 0
-        for w, s, a, c in cells(m[:n_elig]):
+        factor = par[K.INCIDENCE] * par[K.RUSH] if phase == 1 else par[K.INCIDENCE]
+        for w, s, a, c in cells(m[:n_elig]) if phase != 3 else []:
             n = m[w, s, a, c]
-            h = inputs.hazard[s, a, c]
+            h = reg.hazard[s, a, c]
             if h == np.inf:
                 k = n
             else:
-                lam = n * h
-                tilt = par[K.THETA] * case_cost[a]
+                if duration_on and w == 0:
+                    x = (n - int(dm[:, s, a, c].sum())) * tenure_w[0]
+                    for j in range(slot_w.size):
+                        x += dm[j, s, a, c] * slot_w[j]
+                else:
+                    x = n * tenure_w[w]
+                lam = x * (h * factor)
+                tilt = inputs.par[K.THETA] * case_cost[a]
                 if tilt != 0:
                     k = poisson(st, lam * np.exp(tilt))
                     log_weight += lam * np.expm1(tilt) - tilt * k
@@ -75,20 +185,34 @@ def reference_path(key, path, inputs, scenario):
                 martingale += case_cost[a] * (k - lam)
                 k = min(k, n)
             claims += k
-            if inputs.approval[w] < 1:
-                k = binomial(st, k, inputs.approval[w])
+            if reg.approval[w] < 1:
+                k = binomial(st, k, reg.approval[w])
             approved += k
             pending[(t + lag) % (lag + 1), a] += k
             if ipar[K.CLAIMANTS_LEAVE]:
                 m[w, s, a, c] = n - k
+                if duration_on and w == 0:
+                    thin(dst, dm, (s, a, c), n, k, slot_w, tenure_w[0])
         eligible, waiting = int(m[:n_elig].sum()), int(m[n_elig:].sum())
         sharing = eligible + waiting if share_waiting else eligible
         share = backstop = shortfall = recovered = runoff = paid = due = reserve_draw = 0.0
-        failures = lapses = joiners = exits = deaths = 0
-        if phase == 1:
+        failures = lapses = joiners = exits = deaths = removed = 0
+        written = notice_paid = 0.0
+        unpaid = phase == 1 and not pay_notice
+        joined = np.zeros(m.shape[1:], dtype=np.int64)
+        if phase == 3:
+            sharing, cases, benefits, cost = 0, 0, 0.0, 0.0
+            for r in range(lag + 1):
+                runoff += seq_sum(pending[r] * benefit)
+            pending[:] = 0
+        elif phase == 1 and pay_notice:
             sharing = 0
             cases, runoff, _, _, _ = due_cases(t % (lag + 1), 1, np.inf)
             benefits = cost = 0.0
+        elif phase == 1:  # members pay nothing: the platform pays benefits and fees
+            cases, benefits, cost, _, _ = due_cases(t % (lag + 1), 1, np.inf)
+            fees = cost - benefits + member_fee * sharing
+            notice_paid = benefits + fees
         else:
             cases, benefits, cost, share, backstop = due_cases(
                 t % (lag + 1), sharing, par[K.CAP_CASE]
@@ -123,18 +247,46 @@ def reference_path(key, path, inputs, scenario):
                     balance = pool / holders
                     if par[K.TOPUP] < 1:
                         for w, s, a, c in cells(m[:n_share_ten]):
-                            x = binomial(st, m[w, s, a, c], 1.0 - par[K.TOPUP])
+                            n = m[w, s, a, c]
+                            x = binomial(st, n, 1.0 - par[K.TOPUP])
                             m[w, s, a, c] -= x
                             lapses += x
+                            if duration_on and w == 0:
+                                thin(dst, dm, (s, a, c), n, x, ones, 1.0)
                     stayers = sharing - lapses
                     recovered = stayers * per_short
                     units = max(1.0, math.ceil((per_short + par[K.MIN_BALANCE] - balance) / prepay))
                     pool += stayers * (units * prepay - per_short) - lapses * balance
             else:
-                if par[K.FAILURE] > 0:
-                    failures = binomial(st, sharing, par[K.FAILURE])
+                rate = par[K.FAILURE]
+                if par[K.FAILURE_SD] > 0 and rate > 0:
+                    wave = np.empty(4, dtype=np.uint64)
+                    seed_stream(key, np.int64(path), np.int64(K.WAVE_STREAM + t), wave)
+                    rate = beta_mean_sd(wave, rate, par[K.FAILURE_SD])
+                if ipar[K.ARREARS_ON]:
+                    failures, recovered, removed, written = arrears_step(
+                        st, held, owed, sharing, last_sharing, rate, due, remove_after,
+                        par[K.BACKPAY],
+                    )  # fmt: skip
+                    left = removed
+                    pool_n = int(m[:n_share_ten].sum())
+                    for w, s, a, c in cells(m[:n_share_ten]) if removed else []:
+                        n = m[w, s, a, c]
+                        if left == 0:
+                            break
+                        x = min(binomial(st, left, n / pool_n), n) if pool_n > n else min(left, n)
+                        pool_n -= n
+                        left -= x
+                        m[w, s, a, c] -= x
+                        if duration_on and w == 0:
+                            thin(dst, dm, (s, a, c), n, x, ones, 1.0)
+                    removed -= left
+                    last_sharing = sharing - removed
+                elif rate > 0:
+                    failures = binomial(st, sharing, rate)
                 shortfall = failures * due
-                recovered = par[K.RECOVERY] * shortfall
+                if not ipar[K.ARREARS_ON]:
+                    recovered = par[K.RECOVERY] * shortfall
                 paid = need - shortfall
             seed_stream(key, np.int64(path), np.int64(3 * t + K.FLOWS), st)
             ratio = due / par[K.REF_SHARE] if par[K.REF_SHARE] > 0 else 1.0
@@ -145,14 +297,16 @@ def reference_path(key, path, inputs, scenario):
                 )
                 for w, s, a, c in cells(m):
                     n = m[w, s, a, c]
-                    hz = inputs.base_exit[s, a] + price[c]
+                    hz = reg.base_exit[s, a] + price[c]
                     if hz <= 0:
                         continue
                     x = binomial(st, n, -math.expm1(-hz))
                     m[w, s, a, c] = n - x
+                    if duration_on and w == 0:
+                        thin(dst, dm, (s, a, c), n, x, ones, 1.0)
                     d = 0
                     if ipar[K.MORTALITY_ON] and x > 0:
-                        d = binomial(st, x, inputs.mortality[s, a] / hz)
+                        d = binomial(st, x, reg.mortality[s, a] / hz)
                     deaths += d
                     exits += x - d
             if prepay > 0 and before > 0:
@@ -160,17 +314,27 @@ def reference_path(key, path, inputs, scenario):
             if inputs.join_expected[t] > 0:
                 expected = inputs.join_expected[t] * max(ratio, 0.5) ** -par[K.JOIN_ELASTICITY]
                 f = min(1.0, par[K.IMPAIRED_F0] * ratio ** par[K.IMPAIRED_GAMMA])
-                for s, a in zip(*np.nonzero(inputs.join_weights), strict=True):
-                    wsa = inputs.join_weights[s, a]
+                for s, a in zip(*np.nonzero(reg.join_weights), strict=True):
+                    wsa = reg.join_weights[s, a]
                     k0 = poisson(st, expected * wsa * (1.0 - f))
                     k1 = poisson(st, expected * wsa * f)
                     m[-1, s, a, 0] += k0
                     m[-1, s, a, 1] += k1
+                    joined[s, a] += (k0, k1)
                     joiners += k0 + k1
                 pool += joiners * prepay
                 if joiners > 0:
                     contributed *= (m.sum() - joiners) / m.sum()
-        # end of period: tenures count down, anniversaries age everyone
+        # end of period: duration slots move on, tenures count down, anniversaries age everyone
+        if duration_on and dm.shape[0]:
+            dm[1:] = dm[:-1].copy()
+            dm[0] = m[1] if m.shape[0] > 1 else joined
+            if inputs.age_up[t]:
+                top = dm[:, :, -1] + dm[:, :, -2]
+                dm[:, :, 1:] = dm[:, :, :-1].copy()
+                dm[:, :, -1] = top
+                dm[:, :, 0] = 0
+                dm[:, :, int(ipar[K.MAX_AGE]) + 1 :] = 0
         if m.shape[0] > 1:
             m[0] += m[1]
             m[1:-1] = m[2:]
@@ -190,24 +354,39 @@ def reference_path(key, path, inputs, scenario):
         impaired = int(m[..., 1:].sum())
         if phase == 0:
             if (eligible + waiting if share_waiting else eligible) < ipar[K.MIN_MEMBERS]:
+                cause = K.CAUSE_MEMBERS
+            elif t == ipar[K.ANNOUNCE]:
+                cause = K.CAUSE_DATE
+            elif t == outside:
+                cause = K.CAUSE_HAZARD
+            if cause:
                 phase, notice_left, closure = 1, int(ipar[K.NOTICE]), t
         elif phase == 1:
             notice_left -= 1
-        if phase == 1 and notice_left == 0:
+        elif phase == 3:
             phase = 2
-            for r in range(lag + 1):
-                runoff += seq_sum(pending[r] * benefit)
-            pending[:] = 0
+        if phase == 1 and notice_left == 0:
+            phase = 2 if pay_notice or t == periods - 1 else 3
+            if phase == 2:
+                for r in range(lag + 1):
+                    runoff += seq_sum(pending[r] * benefit)
+                pending[:] = 0
             stranded = int(m.sum())
             totals[9] = stranded * contributed
             if ipar[K.TRANSFER]:
                 runoff += stranded * par[K.TRANSFER_COST]
             m[:] = 0
+            dm[:] = 0
             pool = 0.0
             eligible = waiting = impaired = 0
+            written += seq_sum(owed)
+            held[:], owed[:] = 0, 0.0
         liability = backstop + shortfall - recovered + runoff + reserve_draw
+        if unpaid:
+            liability += notice_paid
         revenue = cost - benefits + member_fee * sharing
-        reserve += par[K.RESERVE_RATE] * revenue
+        if not unpaid:
+            reserve += par[K.RESERVE_RATE] * revenue
         platform_cost = par[K.FIXED_COST] + par[K.COST_CASE] * claims + par[K.COST_JOINER] * joiners
         net = revenue - platform_cost - liability
         active = 1 if phase == 0 or closure == t else 0
@@ -227,6 +406,7 @@ def reference_path(key, path, inputs, scenario):
             deaths,
             lapses,
             active,
+            removed,
         )
         money[t] = (
             benefits,
@@ -245,6 +425,9 @@ def reference_path(key, path, inputs, scenario):
             net,
             reserve_draw,
             reserve,
+            seq_sum(owed),
+            written,
+            notice_paid,
         )
         d = inputs.discount[t]
         totals[:6] += (
@@ -257,4 +440,4 @@ def reference_path(key, path, inputs, scenario):
         )
         totals[8] += reserve_draw * d
     totals[6:8] = (log_weight, martingale)
-    return counts, money, totals, np.array([closure, stranded])
+    return counts, money, totals, np.array([closure, stranded, cause])

@@ -186,6 +186,8 @@ def test_write_scenario_keeps_the_base(tmp_path: Path) -> None:
     assert cal.trend is not None
     grown = cal.k.value * np.exp(cal.trend.value * 2.0)
     assert s.incidence.multiplier == pytest.approx(grown, rel=1e-3)
+    # the simulation carries the fitted trend on: hazard x exp(beta) a year
+    assert s.incidence.trend_per_year == pytest.approx(np.expm1(cal.trend.value), rel=1e-12)
 
 
 def test_calibration_is_frozen() -> None:

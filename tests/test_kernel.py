@@ -75,6 +75,63 @@ CASES = {
     "closure-no-notice": make_scenario(
         "meituan", members=2_000_000, termination={"min_members": 1_990_000, "notice_periods": 0}
     ),
+    "world": make_scenario(  # every rule of dated closure, events, duration, trend, arrears
+        members=400_000,
+        run={"years": 2.5},
+        population={
+            "members": 400_000,
+            "age_mix": {"18-29": 0.5, "30-59": 0.5},
+            "waiting_share": 0.2,
+            "duration_mix": (0.3, 0.3, 0.4),
+        },
+        incidence={"duration_factors": (0.4, 0.8, 1.0), "trend_per_year": 0.1},
+        deduction={
+            "failure_rate": 0.05,
+            "failure_rate_sd": 0.02,
+            "remove_after": 3,
+            "backpay_rate": 0.4,
+        },
+        termination={
+            "announce_on": "2022-06-20",
+            "members_pay_notice": False,
+            "claims_rush": 3.0,
+            "notice_periods": 2,
+        },
+        events=[
+            {
+                "date": "2021-02-03",
+                "set": {"exits.base_rate": 0.4, "plan.fee.rate": 0.1, "incidence.multiplier": 0.8},
+            },
+            {
+                "date": "2021-09-01",
+                "set": {
+                    "growth.curve": "none",
+                    "claims.approval_rate": 0.9,
+                    "exits.mortality": True,
+                },
+            },
+        ],
+        **FLOWS,
+    ),
+    "hazard-prepay-duration": make_scenario(
+        "shuidi",
+        members=60_000,
+        run={"years": 2},
+        incidence={"duration_factors": (0.5, 1.2)},
+        population={"members": 60_000, "duration_mix": (0.6, 0.4)},
+        exits={"base_rate": 0.2, "topup_probability": 0.7},
+        growth={"curve": "constant", "joiners": 500},
+        termination={"hazard_per_year": 0.5, "notice_periods": 1, "claims_rush": 2.0},
+    ),
+    "arrears-never-removed": make_scenario(
+        members=200_000,
+        deduction={"failure_rate": 0.1, "backpay_rate": 0.5},
+        termination={"announce_on": "2021-03-01", "notice_periods": 1},
+        exits={"base_rate": 0.5},
+    ),
+    "removed-after-one": make_scenario(
+        members=200_000, deduction={"failure_rate": 0.02, "remove_after": 1}, run={"years": 0.5}
+    ),
 }
 
 
@@ -94,6 +151,7 @@ def test_kernel_equals_numpy_reference(name):
             assert ds[var].values[p] == totals[i], var
         np.testing.assert_array_equal(ds.closure_period.values[p], ints[0])
         np.testing.assert_array_equal(ds.stranded_members.values[p], ints[1])
+        np.testing.assert_array_equal(ds.closure_cause.values[p], ints[2])
 
 
 def test_reference_cases_exercise_every_flow():
@@ -110,16 +168,27 @@ def test_reference_cases_exercise_every_flow():
     levers = ds["levers"]
     assert levers.reserve_draw.sum() > 0 and (levers.stranded_members > 0).all()
     assert (levers.stranded_contributions > 0).all()
+    world = ds["world"]
+    assert (world.closure_cause == 2).all() and world.removed.sum() > 0
+    assert world.arrears.max() > 0 and world.recovered.sum() > 0 and world.deaths.sum() > 0
+    assert (ds["hazard-prepay-duration"].closure_cause == 3).all()
+    assert ds["hazard-prepay-duration"].lapses.sum() > 0
+    assert ds["arrears-never-removed"].written_off.sum() > 0
+    assert ds["removed-after-one"].removed.sum() > 0
 
 
 def _check_money_and_caps(ds, scenario):
     plan = scenario.plan
     fee = plan.tier_fee(scenario.tier).per_member_month / 2
     inflow = ds.benefits + ds.fees
-    outflow = ds.members_paid + ds.backstop + ds.shortfall + ds.reserve_draw
+    # in an unpaid notice the platform pays each period's benefits and fees
+    outflow = ds.members_paid + ds.backstop + ds.shortfall + ds.reserve_draw + ds.notice_paid
     np.testing.assert_allclose(outflow, inflow, rtol=1e-12, atol=1e-6)
     np.testing.assert_allclose(
-        ds.members_paid, (ds.share_post + fee) * ds.sharing - ds.shortfall, rtol=1e-12, atol=1e-6
+        ds.members_paid.where(ds.active == 1, 0.0),
+        ((ds.share_post + fee) * ds.sharing - ds.shortfall).where(ds.active == 1, 0.0),
+        rtol=1e-12,
+        atol=1e-6,
     )
     tol, rel = 1e-12, 1 + 1e-12  # sums of per-case shares round differently from a product
     assert (ds.share_post <= plan.cap_per_period * rel + tol).all()

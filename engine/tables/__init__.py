@@ -18,9 +18,11 @@ Provenance
     operating report, news reports).
 """
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -132,6 +134,65 @@ def age_mix(name: str = "cnnic44") -> np.ndarray:
     mixes = [k for k, v in MANIFEST.items() if v.kind == "age_mix"]
     _check_name(name, mixes, "age-structure table")
     return _age_mix(name)
+
+
+AgeMix = str | dict[str, float]
+"""An age mix: a bundled table's name, or age bands ``{"18-29": 0.35, "30": 0.01, ...}``
+(weights spread evenly over each band's ages). A path ending in ``.csv`` (rows ``age,
+weight``) is read into bands when the scenario is validated."""
+
+
+def read_age_csv(path: str) -> dict[str, float]:
+    """The ``age,weight`` rows of a CSV file as single-age bands (a header line is skipped)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the age-mix file {path} ({exc})") from None
+    bands: dict[str, float] = {}
+    for number, line in enumerate(lines, 1):
+        cells = [c.strip() for c in line.split(",")]
+        if not line.strip() or (number == 1 and not cells[0].isdigit()):
+            continue
+        try:
+            age, weight = int(cells[0]), float(cells[1])
+        except (ValueError, IndexError):
+            raise ValueError(f"{path} line {number}: expected 'age,weight'") from None
+        bands[str(age)] = bands.get(str(age), 0.0) + weight
+    return bands
+
+
+def _band(band: str) -> tuple[int, int]:
+    lo, _, hi = band.partition("-")
+    try:
+        first, last = int(lo), int(hi or lo)
+    except ValueError:
+        raise ValueError(f"band {band!r} is not 'age' or 'low-high'") from None
+    if not 0 <= first <= last <= AGES[-1]:
+        raise ValueError(f"band {band!r} must lie within ages 0-{AGES[-1]}")
+    return first, last
+
+
+def age_weights(mix: AgeMix) -> np.ndarray:
+    """Weights over ages 0..105 of an age mix (a name, or bands summing to 1).
+
+    Examples
+    --------
+    >>> w = age_weights({"20-29": 0.5, "40": 0.5})
+    >>> float(w[25]), float(w[40]), float((w * AGES).sum())
+    (0.05, 0.5, 32.25)
+    """
+    if isinstance(mix, str):
+        return age_mix(mix)
+    weights = np.zeros(AGES.size)
+    for band, weight in mix.items():
+        first, last = _band(band)
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"band {band!r}: weight {weight!r} must be a number >= 0")
+        weights[first : last + 1] += weight / (last - first + 1)
+    total = float(sum(mix.values()))
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ValueError(f"weights sum to {total:g}, not 1")
+    return weights
 
 
 def published(name: str = "xianghubao_published") -> pd.DataFrame:
