@@ -71,14 +71,12 @@ _ROWS: list[Row] = [
     _row("  the same, cluster started in the call", "dask cold 100000", "threaded 100000"),
     _row("  Dask Dataset identical to simulate's", "dask 100000", key="identical", goal="True"),
     _row(
-        "kernel / previous kernel, default 相互宝, 10^4",
-        "default kernel 10000",
-        "previous kernel 10000",
+        "kernel / previous kernel, default 相互宝, 10^3",
+        "default kernel 1000",
+        "previous kernel 1000",
         goal="<= 1.1",
     ),
-    _row(
-        "  duration factors on / previous kernel", "duration kernel 10000", "previous kernel 10000"
-    ),
+    _row("  duration factors on / previous kernel", "duration kernel 1000", "previous kernel 1000"),
     _row("exact.compound_poisson / aggregate, time", "exact", "aggregate", goal="<= 1"),
     _row("  relative error of mean, sd", "exact vs aggregate", key="rel_err", goal="<= 1e-6"),
     _row("  99.5% quantiles equal", "exact vs aggregate", key="quantile_equal", goal="True"),

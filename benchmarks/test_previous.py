@@ -29,7 +29,7 @@ DURATION = SCENARIO.replace(
     incidence={"duration_factors": (0.4, 0.8, 1.0)}, population={"duration_mix": (0.3, 0.3, 0.4)}
 )
 KEY, _ = root_key(SCENARIO.run.seed)
-PATHS = 10_000
+PATHS = 1_000
 
 
 def previous_kernel() -> ModuleType:

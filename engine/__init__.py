@@ -1,33 +1,82 @@
-"""huzhu: a Monte Carlo risk engine for the implicit liability of online mutual-aid platforms."""
+"""huzhu: a Monte Carlo risk engine for the implicit liability of online mutual-aid platforms.
 
-from engine.exact import compound_poisson
-from engine.expected import member_share, pool_cost
-from engine.io import open_result, rerun, save, to_netcdf
-from engine.plans import PLANS, Plan, get_plan
-from engine.results import closure_summary, summary, tail_components
-from engine.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
-from engine.simulate import simulate
-from engine.tables import age_mix, incidence
+The public names below are imported when first used, so that ``import engine`` (and the
+``huzhu`` command line) does not load numba, xarray and scipy until a name that needs them is
+touched.
+"""
 
-__all__ = [
-    "PLANS",
-    "Plan",
-    "Scenario",
-    "ScenarioError",
-    "age_mix",
-    "closure_summary",
-    "compound_poisson",
-    "get_plan",
-    "incidence",
-    "load_scenario",
-    "member_share",
-    "open_result",
-    "pool_cost",
-    "rerun",
-    "save",
-    "scenario_from_dict",
-    "simulate",
-    "summary",
-    "tail_components",
-    "to_netcdf",
-]
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+_HOME: dict[str, str] = {
+    "PLANS": "engine.plans",
+    "Plan": "engine.plans",
+    "Scenario": "engine.scenario",
+    "ScenarioError": "engine.scenario",
+    "age_mix": "engine.tables",
+    "closure_summary": "engine.results",
+    "compound_poisson": "engine.exact",
+    "get_plan": "engine.plans",
+    "incidence": "engine.tables",
+    "load_scenario": "engine.scenario",
+    "member_share": "engine.expected",
+    "open_result": "engine.io",
+    "pool_cost": "engine.expected",
+    "rerun": "engine.io",
+    "save": "engine.io",
+    "scenario_from_dict": "engine.scenario",
+    "simulate": "engine.simulate",
+    "summary": "engine.results",
+    "tail_components": "engine.results",
+    "to_netcdf": "engine.io",
+}
+"""Each public name and the module it lives in."""
+
+__all__ = sorted(_HOME)
+
+if TYPE_CHECKING:  # the names for type checkers and editors; at run time, __getattr__
+    from engine.exact import compound_poisson
+    from engine.expected import member_share, pool_cost
+    from engine.io import open_result, rerun, save, to_netcdf
+    from engine.plans import PLANS, Plan, get_plan
+    from engine.results import closure_summary, summary, tail_components
+    from engine.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
+    from engine.simulate import simulate
+    from engine.tables import age_mix, incidence
+
+    __version__: str
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("huzhu")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata takes longer to import than the CLI
+        globals()[name] = value = _version()
+        return value
+    if name not in _HOME:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
+
+class _Package(types.ModuleType):
+    """The package object: a submodule named like a public function (``engine.simulate``)
+    does not replace the function when the submodule is imported."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _HOME and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,24 +1,37 @@
 """Checkpoints: completed chunks saved to a directory so an interrupted run resumes.
 
-The directory holds ``run.json`` (the resolved scenario, first path and output mode) and one
-``chunk-FIRST-STOP.npz`` per completed chunk, each written to a temporary name and then
-renamed, so a kill at any moment leaves only whole files. A run with the same arguments
-loads the saved chunks and simulates the rest; because path p's numbers depend only on the
-seed and p, the result is identical to an uninterrupted run. A directory written for
+The directory holds ``run.json`` (the resolved scenario, first path and output mode) and,
+per completed chunk, ``chunk-FIRST-STOP.npz`` with its manifest entry
+``chunk-FIRST-STOP.json``: the SHA-256 of the ``.npz`` file and the engine version that
+wrote it. Every file is written to a temporary name unique to the writing process and then
+renamed, so a kill at any moment leaves only whole files, and two runs sharing a directory
+never write to the same temporary file. A run with the same arguments loads the saved chunks
+whose content matches their entry and was written by this engine version, and simulates the
+rest (a damaged, edited or foreign chunk is simulated again); because path p's numbers depend
+only on the seed and p, the result is identical to an uninterrupted run. Opening a directory
+removes the temporary files of processes that no longer run. A directory written for
 another scenario, seed or mode is refused.
 """
 
+import hashlib
+import io
 import json
 import os
+import secrets
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from engine.errors import InputError
+from engine.results import engine_version
 from engine.scenario import Scenario
 
+PARTIAL = ".partial"
+"""Suffix of temporary files: ``.NAME.PID.TOKEN.partial``."""
 
-class CheckpointError(ValueError):
+
+class CheckpointError(InputError):
     """A checkpoint directory that belongs to another run or cannot be used."""
 
 
@@ -45,36 +58,75 @@ class Checkpoint:
                     )
             else:
                 _write_atomic(path, json.dumps(manifest, indent=1).encode())
-        except (OSError, json.JSONDecodeError) as exc:
+            _remove_stale_partials(self.directory)
+        except (OSError, json.JSONDecodeError, RecursionError) as exc:
             raise CheckpointError(f"checkpoint {self.directory}: {exc}") from None
 
     def _file(self, first: int, stop: int) -> Path:
         return self.directory / f"chunk-{first:010d}-{stop:010d}.npz"
 
     def load(self, first: int, stop: int) -> dict[str, np.ndarray] | None:
-        """The saved arrays of chunk ``first..stop-1``, or None if it was not completed."""
+        """The saved arrays of chunk ``first..stop-1``, or None if it was not completed or
+        does not match its manifest entry (content hash, engine version)."""
+        path = self._file(first, stop)
         try:
-            with open(self._file(first, stop), "rb") as fh, np.load(fh) as data:
+            entry = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            content = path.read_bytes()
+            if not isinstance(entry, dict) or entry != _entry(content):
+                return None
+            with np.load(io.BytesIO(content)) as data:
                 return {name: data[name] for name in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, RecursionError):
             return None
 
     def save(self, first: int, stop: int, arrays: dict[str, np.ndarray]) -> None:
-        """Save a completed chunk atomically."""
+        """Save a completed chunk and then its manifest entry, each atomically."""
         path = self._file(first, stop)
-        tmp = path.with_name(f".{path.name}.partial")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        content = buffer.getvalue()
+        _write_atomic(path, content)
+        _write_atomic(path.with_suffix(".json"), json.dumps(_entry(content)).encode())
 
     def done(self) -> int:
         """Number of completed chunks on disk."""
         return len(list(self.directory.glob("chunk-*.npz")))
 
 
+def _entry(content: bytes) -> dict[str, str]:
+    """A chunk's manifest entry: its content hash and the engine version."""
+    return {"sha256": hashlib.sha256(content).hexdigest(), "engine_version": engine_version()}
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    """Write to a temporary name unique to this process, flush to disk, rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{PARTIAL}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's) or cannot be told: keep its files
+    return True
+
+
+def _remove_stale_partials(directory: Path) -> None:
+    """Remove the temporary files left by processes that no longer run."""
+    for tmp in directory.glob(f".*{PARTIAL}"):
+        parts = tmp.name.split(".")
+        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+        if pid is None or not _alive(pid):
+            tmp.unlink(missing_ok=True)

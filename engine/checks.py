@@ -16,6 +16,7 @@ from collections.abc import Hashable, Iterable
 import numpy as np
 import xarray as xr
 
+from engine.errors import InputError
 from engine.kernel import COUNT_VARS, PATH_INT_VARS
 
 __all__ = ["RTOL", "check_finite", "check_result"]
@@ -139,11 +140,11 @@ def check_finite(ds: xr.Dataset) -> None:
     >>> check_finite(ds)
     Traceback (most recent call last):
     ...
-    ValueError: non-finite values: benefits = inf at path 1, period 1 (2020-08-15)
+    engine.errors.InputError: non-finite values: benefits = inf at path 1, period 1 (2020-08-15)
     """
     problems = _non_finite(ds)
     if problems:
-        raise ValueError("non-finite values: " + "; ".join(problems))
+        raise InputError("non-finite values: " + "; ".join(problems))
 
 
 def _scale(*terms: xr.DataArray) -> xr.DataArray:
@@ -246,7 +247,7 @@ def check_result(ds: xr.Dataset, rtol: float = RTOL) -> None:
     --------
     >>> from engine.simulate import simulate
     >>> from engine.scenario import load_scenario
-    >>> check_result(simulate(load_scenario("scenarios/kangai.toml"), paths=2))  # doctest: +SKIP
+    >>> check_result(simulate(load_scenario("scenarios/kangai.toml"), paths=2, years=0.5))
     """
     check_finite(ds)
     problems: list[str] = []
@@ -294,4 +295,4 @@ def check_result(ds: xr.Dataset, rtol: float = RTOL) -> None:
         problems += _identity(m, label, m["liability"], rhs, _scale(*terms), rtol)
     problems += _cap_problems(ds, rtol)
     if problems:
-        raise ValueError("result fails its checks: " + "; ".join(problems))
+        raise InputError("result fails its checks: " + "; ".join(problems))

@@ -16,6 +16,7 @@ from distributed import Client, LocalCluster, as_completed
 from distributed.comm.addressing import parse_address, parse_host_port
 from distributed.comm.registry import backends
 
+from engine.errors import InputError
 from engine.scenario import Scenario
 from engine.simulate import ChunkResult, assemble, chunks, resolve, run_chunk
 
@@ -43,13 +44,13 @@ def scheduler_address(address: str) -> str:
     try:
         scheme, location = parse_address(address, strict=False)
         if scheme not in backends:
-            raise ValueError(f"unknown protocol {scheme!r}; known: {', '.join(backends)}")
+            raise InputError(f"unknown protocol {scheme!r}; known: {', '.join(backends)}")
         if scheme != "inproc":
             host, port = parse_host_port(location)
             if not host or not 0 < int(port) < 65536:
-                raise ValueError(f"no host or a port outside 1..65535 in {location!r}")
+                raise InputError(f"no host or a port outside 1..65535 in {location!r}")
     except (TypeError, ValueError) as exc:
-        raise ValueError(
+        raise InputError(
             f"scheduler: {address!r} is not a scheduler address ({exc}); {expected}"
         ) from None
     return f"{scheme}://{location}"
@@ -76,12 +77,12 @@ def connect(
         yield scheduler
         return
     if not isinstance(scheduler, str):
-        raise ValueError(
+        raise InputError(
             f"scheduler: expected 'local', an address or a distributed.Client, got {scheduler!r}"
         )
     if scheduler == "local":
         if n_workers is not None and n_workers < 1:
-            raise ValueError(f"n_workers must be at least 1, got {n_workers}")
+            raise InputError(f"n_workers must be at least 1, got {n_workers}")
         with (
             LocalCluster(
                 n_workers=n_workers,
@@ -97,7 +98,7 @@ def connect(
     try:
         client = Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
-        raise ValueError(
+        raise InputError(
             f"scheduler: no scheduler answered at {address!r} within {timeout:g} s ({exc})"
         ) from None
     with client:

@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import fft, special
 
+from engine.errors import InputError
+
 if TYPE_CHECKING:
     from engine.scenario import Scenario
 
@@ -59,9 +61,9 @@ class LatticeDistribution:
     def __post_init__(self) -> None:
         pmf = np.array(self.pmf, dtype=np.float64)
         if pmf.ndim != 1 or pmf.size == 0:
-            raise ValueError(f"pmf must be a non-empty 1-D array, got shape {pmf.shape}")
+            raise InputError(f"pmf must be a non-empty 1-D array, got shape {pmf.shape}")
         if not (math.isfinite(self.unit) and self.unit > 0):
-            raise ValueError(f"unit must be positive and finite, got {self.unit!r}")
+            raise InputError(f"unit must be positive and finite, got {self.unit!r}")
         pmf.flags.writeable = False
         object.__setattr__(self, "unit", float(self.unit))
         object.__setattr__(self, "pmf", pmf)
@@ -116,7 +118,7 @@ class LatticeDistribution:
         """
         x = float(x)
         if math.isnan(x):
-            raise ValueError(f"x must not be NaN, got {x!r}")
+            raise InputError(f"x must not be NaN, got {x!r}")
         if x < 0:
             return 1.0
         first = math.floor(x / self.unit + _REL_TOL) + 1
@@ -186,29 +188,29 @@ def _check_level(level: float, *, upper_open: bool) -> None:
     ok = 0.0 <= level < 1.0 if upper_open else 0.0 <= level <= 1.0
     if not ok:
         bound = "[0, 1)" if upper_open else "[0, 1]"
-        raise ValueError(f"level must lie in {bound}, got {level!r}")
+        raise InputError(f"level must lie in {bound}, got {level!r}")
 
 
 def _validate(lam: float, amounts: npt.ArrayLike, probs: npt.ArrayLike) -> tuple[FloatArray, ...]:
     """Check the inputs; return the amounts and the probabilities (renormalised)."""
     if not (isinstance(lam, (int, float, np.integer, np.floating)) and math.isfinite(lam)):
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+        raise InputError(f"lam must be a finite number >= 0, got {lam!r}")
     if lam < 0:
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+        raise InputError(f"lam must be a finite number >= 0, got {lam!r}")
     a = np.atleast_1d(np.asarray(amounts, dtype=np.float64))
     p = np.atleast_1d(np.asarray(probs, dtype=np.float64))
     if a.ndim != 1 or p.ndim != 1 or a.size != p.size or a.size == 0:
-        raise ValueError(
+        raise InputError(
             f"amounts and probs must be non-empty 1-D of the same length, "
             f"got shapes {a.shape} and {p.shape}"
         )
     if not (np.all(np.isfinite(a)) and np.all(a > 0)):
-        raise ValueError(f"amounts must be positive and finite, got {a.tolist()}")
+        raise InputError(f"amounts must be positive and finite, got {a.tolist()}")
     if not (np.all(np.isfinite(p)) and np.all(p >= 0)):
-        raise ValueError(f"probs must be finite and non-negative, got {p.tolist()}")
+        raise InputError(f"probs must be finite and non-negative, got {p.tolist()}")
     total = float(p.sum())
     if abs(total - 1.0) > 1e-9:
-        raise ValueError(f"probs must sum to 1 within 1e-9, got sum {total!r}")
+        raise InputError(f"probs must sum to 1 within 1e-9, got sum {total!r}")
     return a, p / total
 
 
@@ -226,7 +228,7 @@ def _common_unit(amounts: FloatArray) -> float:
             for value in ints:
                 g = math.gcd(g, int(value))
             return g / 10.0**digits
-    raise ValueError(
+    raise InputError(
         f"amounts have no common unit with at most 9 decimals, got {amounts.tolist()}; "
         "pass unit= explicitly"
     )
@@ -240,13 +242,13 @@ def _severity(
         unit = _common_unit(amounts)
     unit = float(unit)
     if not (math.isfinite(unit) and unit > 0):
-        raise ValueError(f"unit must be positive and finite, got {unit!r}")
+        raise InputError(f"unit must be positive and finite, got {unit!r}")
     ratio = amounts / unit
     ks = np.rint(ratio)
     if np.any(ks < 1) or np.any(np.abs(ratio - ks) > _REL_TOL * ratio):
-        raise ValueError(f"unit={unit!r} does not divide every amount {amounts.tolist()}")
+        raise InputError(f"unit={unit!r} does not divide every amount {amounts.tolist()}")
     if ks.max() >= _MAX_GRID:
-        raise ValueError(
+        raise InputError(
             f"unit={unit!r} is too fine: the largest amount needs {ks.max():.0f} points"
         )
     f = np.zeros(int(ks.max()) + 1)
@@ -390,9 +392,9 @@ def compound_poisson(
     """
     a, p = _validate(lam, amounts, probs)
     if method not in ("fft", "panjer"):
-        raise ValueError(f"method must be 'fft' or 'panjer', got {method!r}")
+        raise InputError(f"method must be 'fft' or 'panjer', got {method!r}")
     if not (0.0 < tail_eps < 1.0):
-        raise ValueError(f"tail_eps must lie in (0, 1), got {tail_eps!r}")
+        raise InputError(f"tail_eps must lie in (0, 1), got {tail_eps!r}")
     lam = float(lam)
     step, f = _severity(a, p, unit)
     if lam == 0.0:
@@ -401,7 +403,7 @@ def compound_poisson(
     eps = max(tail_eps * -math.expm1(-lam), 1e-300)
     length = min(_poisson_upper(lam, eps) * (f.size - 1) + 1, _chernoff_length(f, lam, eps))
     if length > _MAX_GRID:
-        raise ValueError(
+        raise InputError(
             f"the grid needs {length} points (> 2**26) with unit={step!r}; choose a coarser unit"
         )
     if method == "fft":
@@ -414,9 +416,9 @@ def compound_poisson(
 
 def _check_cap(cap: float, members: int) -> float:
     if not (math.isfinite(cap) and cap >= 0):
-        raise ValueError(f"cap must be finite and >= 0, got {cap!r}")
+        raise InputError(f"cap must be finite and >= 0, got {cap!r}")
     if isinstance(members, bool) or int(members) != members or members < 0:
-        raise ValueError(f"members must be a non-negative integer, got {members!r}")
+        raise InputError(f"members must be a non-negative integer, got {members!r}")
     return float(cap) * int(members)
 
 

@@ -4,9 +4,9 @@ Two conventions are reported side by side:
 
 * **annual**: ``q * k * m * cost`` with ``q`` the table's annual incidence, ``k`` the
   calibration multiplier, ``m`` the risk-class multiplier and ``cost`` a case's cost with
-  fees (MODEL.md section 7: 0.001396 * 300,000 * 1.08 = 452.30 yuan).
+  fees (docs/model.md, the worked example: 0.001396 * 300,000 * 1.08 = 452.30 yuan).
 * **per period**: ``h * cost`` with the constant hazard ``h = -ln(1 - min(q k m, 1)) / 24``
-  that the simulation uses (MODEL.md section 4, step 1), at most one claim per member a
+  that the simulation uses (docs/model.md, one period, step 1), at most one claim per member a
   period. It is the exact expectation of a simulated period's cost for a static pool; 24
   periods of it exceed the annual figure by the factor ``-ln(1 - qkm) / qkm`` (1.0007 at
   q = 0.0014).
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.errors import InputError
 from engine.plans import PERIODS_PER_YEAR, Plan
 from engine.tables import incidence_by_sex
 
@@ -31,7 +32,7 @@ def hazard(q: np.ndarray | float) -> np.ndarray:
 
 def _sex_index(sex: str) -> int:
     if sex not in SEXES:
-        raise ValueError(f"sex must be one of {SEXES}, got {sex!r}")
+        raise InputError(f"sex must be one of {SEXES}, got {sex!r}")
     return SEXES.index(sex)
 
 
@@ -66,13 +67,13 @@ def member_share(
     452.3
     """
     if not 0 <= age <= 105:
-        raise ValueError(f"age must be in 0..105, got {age}")
+        raise InputError(f"age must be in 0..105, got {age}")
     if not plan.min_age <= age <= plan.max_age:
-        raise ValueError(
+        raise InputError(
             f"age {age} is outside plan {plan.pinyin}'s ages {plan.min_age}-{plan.max_age}"
         )
     if not multiplier >= 0:
-        raise ValueError(f"multiplier must be >= 0, got {multiplier}")
+        raise InputError(f"multiplier must be >= 0, got {multiplier}")
     q = min(
         float(incidence_by_sex(table)[_sex_index(sex), age]) * multiplier * class_multiplier, 1.0
     )

@@ -9,11 +9,15 @@ name. ``open_result`` reads either format and checks that the file is a huzhu re
 ``rerun`` re-simulates a result from the scenario and seed recorded in it.
 """
 
+import contextlib
 import copy
+import errno
+import gc
 import json
 import math
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +27,7 @@ import numpy as np
 import xarray as xr
 from pydantic import ValidationError
 
+from engine.errors import InputError
 from engine.results import VARIABLES
 from engine.scenario import Scenario, scenario_from_dict
 from engine.simulate import simulate
@@ -92,6 +97,51 @@ def cf_dataset(ds: xr.Dataset) -> xr.Dataset:
 
 # --- atomic writes -------------------------------------------------------------------------
 
+REPORT_GENERATOR = "huzhu report"
+"""The ``<meta name="generator">`` of the HTML reports this engine writes."""
+
+
+def _written_here(path: Path) -> bool:
+    """Whether ``path`` (a regular file or a directory, not a link) is a result or a report
+    this engine wrote."""
+    try:
+        if path.is_dir():
+            for name in (".zattrs", "zarr.json"):
+                meta = path / name
+                if meta.is_file():
+                    data = json.loads(meta.read_text(encoding="utf-8")[:10_000_000])
+                    attrs = data.get("attributes", data) if isinstance(data, dict) else {}
+                    return isinstance(attrs, dict) and attrs.get("engine") == "huzhu"
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if head.startswith(b"\x89HDF"):
+            import h5py
+
+            with _quiet_close(), h5py.File(path, "r") as f:
+                return bool(f.attrs.get("engine") in ("huzhu", b"huzhu"))
+        return f'<meta name="generator" content="{REPORT_GENERATOR}">'.encode() in head
+    except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+        return False
+
+
+def check_replace(path: Path, *, force: bool = False) -> None:
+    """Refuse to replace ``path`` unless it does not exist, is a result or report this
+    engine wrote (a regular file, or a Zarr directory), or ``force`` is set. Something
+    that is not a regular file or a directory (a device, a socket, a link) is refused even
+    with ``force``."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.is_symlink() or not (path.is_file() or path.is_dir()):
+        kind = "a symbolic link" if path.is_symlink() else "not a regular file"
+        raise InputError(f"{path} exists and is {kind}: choose another name")
+    if not force and not _written_here(path):
+        kind = "directory" if path.is_dir() else "file"
+        raise InputError(
+            f"{path} exists and is a {kind} this engine did not write: choose another name, "
+            "or pass --force (force=True) to replace it"
+        )
+
 
 def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
@@ -105,6 +155,16 @@ def _remove(path: Path) -> None:
 
 
 def _write_netcdf(ds: xr.Dataset, target: Path) -> None:
+    """Write netCDF-4 after checking the disk has room: HDF5 can crash the process when a
+    write fails midway, so a full disk must be seen before it starts."""
+    need = int(ds.nbytes * 1.1) + 1_000_000
+    free = shutil.disk_usage(target.parent).free
+    if need > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"{os.strerror(errno.ENOSPC)} (about {need / 2**20:,.0f} MiB needed, "
+            f"{free / 2**20:,.0f} MiB free)",
+        )
     ds.to_netcdf(target, engine="h5netcdf")
 
 
@@ -149,25 +209,30 @@ def _format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         valid = ", ".join(f"{s} ({f})" for s, f in FORMATS.items())
-        raise ValueError(
+        raise InputError(
             f"{path}: unknown result format {suffix or '(no suffix)'!r}; valid: {valid}"
         )
     return suffix
 
 
-def save(ds: xr.Dataset, path: str | Path) -> Path:
+def save(ds: xr.Dataset, path: str | Path, *, force: bool = False) -> Path:
     """Write a result to ``path``: netCDF-4 for ``.nc``, Zarr for ``.zarr``, atomically.
 
     Returns the path. The file opens with ``xarray.open_dataset`` (netCDF) or
-    ``xarray.open_zarr`` (Zarr) as well as with :func:`open_result`.
+    ``xarray.open_zarr`` (Zarr) as well as with :func:`open_result`. An existing ``path``
+    is replaced only if it is a result this engine wrote, or with ``force``
+    (:func:`check_replace`).
 
     Examples
     --------
-    >>> save(ds, "run.nc")  # doctest: +SKIP
-    PosixPath('run.nc')
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "run.nc"
+    >>> save(ds, out) == out and open_result(out).attrs["seed"] == "1"
+    True
     """
     path = Path(path)
     suffix = _format(path)
+    check_replace(path, force=force)
     data = cf_dataset(ds)
     writer = _write_netcdf if suffix == ".nc" else _write_zarr
     return write_atomic(path, lambda tmp: writer(data, tmp))
@@ -183,8 +248,8 @@ def to_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
 # --- reading -------------------------------------------------------------------------------
 
 
-def _not_a_result(path: Path, why: str) -> ValueError:
-    return ValueError(f"{path} is not a huzhu result ({why})")
+def _not_a_result(path: Path, why: str) -> InputError:
+    return InputError(f"{path} is not a huzhu result ({why})")
 
 
 def _problems(ds: xr.Dataset) -> list[str]:
@@ -192,14 +257,36 @@ def _problems(ds: xr.Dataset) -> list[str]:
     problems += [f"variable {v!r} missing" for v in REQUIRED_VARIABLES if v not in ds.variables]
     if "path" not in ds.dims:
         problems.append("dimension 'path' missing")
+    if "path" in ds.dims and ds.sizes["path"] == 0:
+        problems.append("it has 0 paths")
+    if "period" in ds.dims:
+        if ds.sizes["period"] == 0:
+            problems.append("it has 0 periods")
+        elif "period" not in ds.coords:
+            problems.append("coordinate 'period' missing")
+        elif not np.issubdtype(ds["period"].dtype, np.datetime64):
+            problems.append("coordinate 'period' is not dates")
     if "scenario" in ds.attrs:
         try:
             scenario = json.loads(ds.attrs["scenario"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # deep nesting: not a scenario
             scenario = None
         if not isinstance(scenario, dict) or not isinstance(scenario.get("plan"), dict):
             problems.append("attribute 'scenario' is not a scenario's JSON")
     return problems
+
+
+@contextlib.contextmanager
+def _quiet_close() -> Any:
+    """Silence the errors a damaged HDF5 file raises again when its handle is collected
+    ("Exception ignored in File.close"): the reader's own error has said what is wrong."""
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _: None
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = hook
 
 
 def open_result(path: str | Path, *, lazy: bool = False) -> xr.Dataset:
@@ -219,16 +306,23 @@ def open_result(path: str | Path, *, lazy: bool = False) -> xr.Dataset:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
     times = xr.coders.CFDatetimeCoder(time_unit="s")
+    failure = None
+    with _quiet_close():  # the handle of a damaged file is collected in here, silently
+        try:
+            if path.is_dir():
+                ds = xr.open_zarr(path, decode_times=times)
+            else:
+                ds = xr.open_dataset(path, engine="h5netcdf", decode_times=times)
+        except _READ_ERRORS as exc:
+            kind = "not a Zarr store" if path.is_dir() else "not a netCDF-4 file"
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            failure = f"{kind}: {detail}"
+    if failure is not None:
+        raise _not_a_result(path, failure)
     try:
-        if path.is_dir():
-            ds = xr.open_zarr(path, decode_times=times)
-        else:
-            ds = xr.open_dataset(path, engine="h5netcdf", decode_times=times)
-    except _READ_ERRORS as exc:
-        kind = "not a Zarr store" if path.is_dir() else "not a netCDF-4 file"
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise _not_a_result(path, f"{kind}: {detail}") from None
-    problems = _problems(ds)
+        problems = _problems(ds)
+    except _READ_ERRORS as exc:  # RecursionError is a RuntimeError
+        problems = [f"its header cannot be read: {type(exc).__name__}"]
     if problems:
         ds.close()
         raise _not_a_result(path, "; ".join(problems))
@@ -271,12 +365,13 @@ def scenario_of(ds: xr.Dataset) -> Scenario:
     """
     data = json.loads(ds.attrs["scenario"])
     if not isinstance(data, dict):
-        raise ValueError("the result's scenario attribute is not a JSON object")
+        raise InputError("the result's scenario attribute is not a JSON object")
     return scenario_from_dict(_restore_infinities(data), source="the result's scenario")
 
 
 def rerun(path: str | Path) -> xr.Dataset:
-    """Re-simulate a saved run from its recorded scenario, seed, paths and first path.
+    """Re-simulate a saved run from its recorded scenario (seed and spawn key included),
+    paths and first path.
 
     Path p's numbers depend only on the seed and p, so the result equals the saved one in
     every variable; only the ``created`` attribute differs.
@@ -289,18 +384,17 @@ def rerun(path: str | Path) -> xr.Dataset:
     try:
         extra = [str(d) for d in ds.dims if d not in ("path", "period")]
         if extra:
-            raise ValueError(
+            raise InputError(
                 f"{path}: rerun needs a single run; this result is swept over {', '.join(extra)}"
             )
         scenario = scenario_of(ds)
         paths = np.asarray(ds["path"].values, dtype=np.int64)
-        seed = int(ds.attrs["seed"])
     finally:
         ds.close()
     first = int(paths[0]) if paths.size else 0
     if not np.array_equal(paths, np.arange(first, first + paths.size)):
-        raise ValueError(f"{path}: rerun needs consecutive paths, got {paths.tolist()[:5]}...")
-    return simulate(scenario, paths=paths.size, seed=seed, first_path=first)
+        raise InputError(f"{path}: rerun needs consecutive paths, got {paths.tolist()[:5]}...")
+    return simulate(scenario, paths=paths.size, first_path=first)
 
 
 def differences(a: xr.Dataset, b: xr.Dataset) -> list[str]:

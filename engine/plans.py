@@ -1,4 +1,4 @@
-"""The published platform plans (MODEL.md tables 1 and 2, August 2020) as validated presets.
+"""The published platform plans (docs/model.md, August 2020) as validated presets.
 
 Where a platform published only its top benefit, the preset pays that benefit at every
 covered age; where no age limits were published, the young and middle-aged range 0-59 of
@@ -13,6 +13,7 @@ from typing import Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from engine.errors import UnknownNameError
 from engine.tables import AGES
 
 PERIODS_PER_YEAR = 24
@@ -121,7 +122,7 @@ class Plan(_Frozen):
     def tier(self, name: str) -> Tier:
         """The tier ``name``; an unknown name lists the valid ones."""
         if name not in self.tiers:
-            raise KeyError(
+            raise UnknownNameError(
                 f"plan {self.pinyin!r} has no tier {name!r}; valid: {', '.join(self.tiers)}"
             )
         return self.tiers[name]
@@ -301,5 +302,5 @@ def get_plan(name: str) -> Plan:
     '相互宝'
     """
     if name not in PLANS:
-        raise KeyError(f"unknown plan {name!r}; valid plans: {', '.join(PLANS)}")
+        raise UnknownNameError(f"unknown plan {name!r}; valid plans: {', '.join(PLANS)}")
     return PLANS[name]

@@ -29,6 +29,8 @@ from matplotlib.ft2font import FT2Font
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
+from engine import risk
+from engine.errors import InputError
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import summary
 
@@ -89,8 +91,21 @@ _CJK_NAME = re.compile(r"CJK|WenQuanYi|Han Sans|Han Serif|YaHei|SimHei|SimSun|Pi
 _PROBE = "相互宝水滴轻松美团康爱公社壁虎夸克联盟灯火助"
 
 
-class MissingVariableError(ValueError):
+class MissingVariableError(InputError):
     """A figure needs a variable (or dimension) that the Dataset does not have."""
+
+
+class WeightedRunError(MissingVariableError):
+    """A figure of unweighted bands or means asked of an importance-sampled run."""
+
+
+def _unweighted(ds: xr.Dataset, kind: str) -> None:
+    """Refuse a figure that would treat the paths of a tilted run as equally likely."""
+    if risk.weighted(ds):
+        raise WeightedRunError(
+            f"{kind} draws unweighted bands and means, and this run is importance-sampled "
+            "(log_weight): plot a run without tilt, or --kind exceedance"
+        )
 
 
 # --- fonts and labels ----------------------------------------------------------------------
@@ -199,8 +214,10 @@ def _require(ds: xr.Dataset, kind: str, *names: str) -> None:
 
 
 def _per_period(ds: xr.Dataset, kind: str, name: str) -> np.ndarray:
-    """``ds[name]`` as a ``[path, period]`` float array; other dims are an error."""
+    """``ds[name]`` as a ``[path, period]`` float array; other dims are an error, and so is
+    an importance-sampled run (its per-period bands would ignore the weights)."""
     _require(ds, kind, name)
+    _unweighted(ds, kind)
     da = ds[name]
     if set(da.dims) != {"path", "period"}:
         raise MissingVariableError(
@@ -328,8 +345,9 @@ def fan_chart(
 
     Examples
     --------
-    >>> fig = fan_chart(ds)  # doctest: +SKIP
-    >>> fig.savefig("fan_chart.png")  # doctest: +SKIP
+    >>> fig = fan_chart(ds)
+    >>> fig.axes[0].get_ylabel() != ""
+    True
     """
     values = _per_period(ds, "fan_chart", variable)
     x = _dates(ds)
@@ -401,21 +419,34 @@ def exceedance(
     """Exceedance curve P(X > x) of a per-path total (log scale), with VaR and TVaR marked.
 
     The grey band is a pointwise 95% interval from order statistics: the k-th smallest of n
-    outcomes has exceedance probability Beta(n + 1 - k, k). VaR and TVaR at ``level`` come
-    from :func:`engine.results.summary` with their 95% intervals.
+    outcomes has exceedance probability Beta(n + 1 - k, k). An importance-sampled run is
+    drawn with its weights: ``P(X > x_k) = (1/n) sum_{j > k} w_j`` with a normal band from
+    its standard error. VaR and TVaR at ``level`` come from :func:`engine.results.summary`
+    with their 95% intervals.
 
     Examples
     --------
-    >>> fig = exceedance(ds)  # doctest: +SKIP
+    >>> fig = exceedance(ds)
+    >>> fig.axes[0].get_yscale()
+    'log'
     """
-    x = np.sort(_per_path(ds, "exceedance", variable))
+    x = _per_path(ds, "exceedance", variable)
     n = x.size
     if n == 0:
         raise MissingVariableError(f"exceedance needs at least one path of {variable}")
+    w = risk.weights(ds)[np.argsort(x, kind="stable")]
+    x = np.sort(x, kind="stable")
     k = np.arange(1, n + 1)
-    p = 1.0 - k / (n + 1.0)
-    lo = stats.beta.ppf(0.025, n + 1 - k, k)
-    hi = stats.beta.ppf(0.975, n + 1 - k, k)
+    if risk.weighted(ds):
+        p = np.append(np.cumsum(w[::-1])[::-1][1:], 0.0) / n
+        second = np.append(np.cumsum((w * w)[::-1])[::-1][1:], 0.0) / n
+        se = np.sqrt(np.maximum(second - p * p, 0.0) / max(n - 1, 1))
+        lo, hi = np.maximum(p - risk.Z95 * se, 1e-300), np.minimum(p + risk.Z95 * se, 1.0)
+        lo = np.where(p > 0, lo, np.nan)
+    else:
+        p = 1.0 - k / (n + 1.0)
+        lo = stats.beta.ppf(0.025, n + 1 - k, k)
+        hi = stats.beta.ppf(0.975, n + 1 - k, k)
     scale, unit = _scale(x, _units(ds, variable) or "yuan")
     table = summary(ds, variables=(variable,), levels=(level,))
     pct = f"{100 * level:g}%"
@@ -467,7 +498,7 @@ def exceedance(
         label=f"TVaR {pct} = {tvar['estimate'] / scale:,.4g} {unit}",
     )
     ax.set_yscale("log")
-    ax.set_ylim(min(float(lo.min()), 1 - level) / 2, 1.0)
+    ax.set_ylim(min(float(np.nanmin(lo, initial=1.0)), 1 - level) / 2, 1.0)
     long_name = str(ds[variable].attrs.get("long_name", variable))
     ax.set_xlabel(f"{variable}: {long_name} ({unit})")
     ax.set_ylabel("exceedance probability P(X > x)")
@@ -732,17 +763,17 @@ STATS: dict[str, str] = {
 
 
 def _statistic(x: np.ndarray, stat: str, level: float, years: float) -> float:
+    """A cell of :func:`heatmap`, by :mod:`engine.risk`'s definitions."""
     if stat == "p_closure":
-        return float(((x >= 0) & (x < years * PERIODS_PER_YEAR)).mean())
+        closed = (x >= 0) & (x < years * PERIODS_PER_YEAR)
+        return risk.prob_above(closed, 0.0).estimate
     if stat == "mean":
-        return float(x.mean())
+        return risk.mean(x).estimate
     if stat == "median":
-        return float(np.median(x))
+        return risk.quantile(x, 0.5)
     if stat == "p_positive":
-        return float((x > 0).mean())
-    xs = np.sort(x)
-    k = min(max(math.ceil(xs.size * level) - 1, 0), xs.size - 1)
-    return float(xs[k]) if stat == "var" else float(xs[k:].mean())
+        return risk.prob_above(x, 0.0).estimate
+    return risk.var(x, level).estimate if stat == "var" else risk.tvar(x, level).estimate
 
 
 def _tick(value: Any) -> str:
@@ -773,15 +804,17 @@ def heatmap(
     two; the others must then have one value.
     """
     if stat not in STATS:
-        raise ValueError(f"stat {stat!r} is unknown; valid: {', '.join(STATS)}")
+        raise InputError(f"stat {stat!r} is unknown; valid: {', '.join(STATS)}")
     name = "closure_period" if stat == "p_closure" else (variable or "liability_pv")
     _require(ds, "heatmap", name)
+    _unweighted(ds, "heatmap")
     swept = swept_fields(ds)
     if fields is None:
         if len(swept) != 2:
             raise MissingVariableError(
                 f"heatmap needs a sweep over two fields, got {len(swept)}: "
-                f"{', '.join(swept) or 'none'}; pass fields=(x, y)"
+                f"{', '.join(swept) or 'none'}; make one with huzhu sweep SCENARIO --set A=... "
+                "--set B=..., or choose two with fields=(x, y) (huzhu plot --fields X Y)"
             )
         first, second = swept
         fields = (first, second)
@@ -857,8 +890,9 @@ def plot(ds: xr.Dataset, kind: str, **kwargs: Any) -> Figure:
 
     Examples
     --------
-    >>> plot(ds, "exceedance").savefig("exceedance.png")  # doctest: +SKIP
+    >>> plot(ds, "exceedance").axes[0].get_yscale()
+    'log'
     """
     if kind not in KINDS:
-        raise ValueError(f"unknown plot kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        raise InputError(f"unknown plot kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     return KINDS[kind](ds, **kwargs)

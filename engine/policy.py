@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine import kernel
+from engine import kernel, risk
+from engine.errors import InputError
 from engine.expected import hazard as annual_to_hazard
 from engine.io import scenario_of
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import COMPONENTS, summary, tail_components
-from engine.rng import root_key
 from engine.scenario import Scenario, scenario_from_dict
 from engine.simulate import (
     CLASSES,
@@ -33,6 +33,7 @@ from engine.simulate import (
     prepare,
     reference_share,
     resolve,
+    run_key,
     simulate,
 )
 from engine.sweep import sweep
@@ -87,10 +88,10 @@ def horizon_liability(ds: xr.Dataset, periods: int) -> xr.Dataset:
         ``closure_period`` (``-1`` unless announced within ``periods``), dim ``path``.
     """
     if ds.attrs.get("mode") != "full":
-        raise ValueError("horizon_liability needs a run in mode 'full' (path x period arrays)")
+        raise InputError("horizon_liability needs a run in mode 'full' (path x period arrays)")
     n_periods = ds.sizes["period"]
     if not 1 <= periods <= n_periods:
-        raise ValueError(f"periods must be in 1..{n_periods}, got {periods}")
+        raise InputError(f"periods must be in 1..{n_periods}, got {periods}")
     closure = np.asarray(ds["closure_period"].values)
     t = np.arange(n_periods)
     early = (closure >= 0) & (closure < periods)
@@ -111,6 +112,8 @@ def horizon_liability(ds: xr.Dataset, periods: int) -> xr.Dataset:
     data["closure_period"] = xr.Variable(
         "path", np.where(early, closure, -1), ds["closure_period"].attrs
     )
+    if "log_weight" in ds:
+        data["log_weight"] = ds["log_weight"].variable
     return xr.Dataset(data, coords={"path": ds["path"].values}, attrs=dict(ds.attrs))
 
 
@@ -118,9 +121,9 @@ def _horizon_run(scenario: Scenario, horizon_years: float) -> tuple[Scenario, in
     """The scenario over the horizon plus the notice period, and the horizon in periods."""
     periods = round(horizon_years * PERIODS_PER_YEAR)
     if periods < 1:
-        raise ValueError(f"horizon_years must cover at least one period, got {horizon_years}")
+        raise InputError(f"horizon_years must cover at least one period, got {horizon_years}")
     if scenario.run.tilt != 0:
-        raise ValueError("capital needs an untilted run: set run.tilt to 0")
+        raise InputError("capital needs an untilted run: set run.tilt to 0")
     years = (periods + scenario.termination.notice_periods) / PERIODS_PER_YEAR
     return scenario.replace(run={"years": years}), periods
 
@@ -129,16 +132,17 @@ def _capital_table(
     per_path: xr.Dataset, members: int, levels: Sequence[float], horizon_years: float
 ) -> pd.DataFrame:
     """Mean, VaR and TVaR of ``liability_pv`` with their errors, per member, by component."""
-    risk = summary(per_path, variables=("liability_pv",), levels=tuple(levels)).loc["liability_pv"]
+    measures = summary(per_path, ("liability_pv",), tuple(levels)).loc["liability_pv"]
     rows = {}
-    means = {name: float(per_path[name].mean()) for name in COMPONENTS}
-    rows["mean"] = (*risk.loc["mean"], *means.values())
+    w = risk.weights(per_path)
+    means = {name: risk.mean(per_path[name].values, w).estimate for name in COMPONENTS}
+    rows["mean"] = (*measures.loc["mean"], *means.values())
     for level in levels:
         tails = tail_components(per_path, level)
         label = f"{100 * level:g}%"
         for kind in ("VaR", "TVaR"):
             stat = f"{kind} {label}"
-            rows[stat] = (*risk.loc[stat], *tails.loc[list(COMPONENTS), stat])
+            rows[stat] = (*measures.loc[stat], *tails.loc[list(COMPONENTS), stat])
     table = pd.DataFrame.from_dict(
         rows, orient="index", columns=["estimate", "std_error", "ci_low", "ci_high", *COMPONENTS]
     )
@@ -153,7 +157,7 @@ def _capital_table(
         paths=int(per_path.sizes["path"]),
         seed=per_path.attrs.get("seed", ""),
         horizon_years=horizon_years,
-        p_closure=float((closure >= 0).mean()),
+        p_closure=risk.prob_above(closure >= 0, 0.0, w).estimate,
     )
     return table
 
@@ -190,7 +194,7 @@ def capital(
     pandas.DataFrame
         Rows ``mean``, ``VaR 99%``, ``TVaR 99%``, ``VaR 99.5%``, ``TVaR 99.5%``; columns
         ``estimate``, ``std_error``, ``ci_low``, ``ci_high`` (95%: normal for the mean and
-        TVaR, which uses the delta method, order statistics for VaR; see
+        TVaR, which uses the delta method, the inverted distribution function for VaR; see
         :func:`engine.results.summary`), the components at the tail (conditional means,
         :func:`engine.results.tail_components`; means on the ``mean`` row) and
         ``per_member``, ``per_member_low``, ``per_member_high`` (divided by the starting
@@ -200,8 +204,9 @@ def capital(
     Examples
     --------
     >>> from engine.scenario import load_scenario
-    >>> table = capital(load_scenario("scenarios/xianghubao.toml"), paths=200)  # doctest: +SKIP
-    >>> table.loc["VaR 99.5%", "per_member"]  # doctest: +SKIP
+    >>> table = capital(load_scenario("scenarios/xianghubao.toml"), paths=50)
+    >>> bool(table.loc["TVaR 99.5%", "estimate"] >= table.loc["VaR 99.5%", "estimate"])
+    True
     """
     run, periods = _horizon_run(resolve(scenario, paths, seed), horizon_years)
     parts = []
@@ -327,7 +332,7 @@ def with_incidence(scenario: Scenario, annual: float | np.ndarray) -> KernelInpu
     """
     q = np.asarray(annual, dtype=float)
     if q.ndim > 2 or not np.all(np.isfinite(q)) or np.any(q < 0):
-        raise ValueError("annual incidence must be finite numbers >= 0, by age or [sex, age]")
+        raise InputError("annual incidence must be finite numbers >= 0, by age or [sex, age]")
     inputs = prepare(scenario)
     q = np.broadcast_to(q, inputs.hazard.shape[:2])
     classes = np.array([1.0, scenario.incidence.impaired_multiplier])
@@ -343,7 +348,7 @@ def simulate_inputs(scenario: Scenario, inputs: KernelInputs) -> xr.Dataset:
     The same random numbers as :func:`engine.simulate.simulate` of the scenario: with
     ``inputs = prepare(scenario)`` the result is identical.
     """
-    key, _ = root_key(scenario.run.seed)
+    key = run_key(scenario)
     periods = scenario.periods
     parts: list[tuple[np.ndarray, ...]] = []
     for first, stop in chunks(scenario):
@@ -425,7 +430,7 @@ def _groups(
     else:
         edges = np.asarray(bands)
         if edges.size == 0 or np.any(np.diff(edges) <= 0):
-            raise ValueError(f"bands must be increasing lower age bounds, got {list(bands)}")
+            raise InputError(f"bands must be increasing lower age bounds, got {list(bands)}")
         uppers = [*(edges[1:] - 1), max_age]
         labels = np.array([f"{lo}-{hi}" for lo, hi in zip(edges, uppers, strict=True)] + [""])
         ages = labels[np.where(age >= edges[0], np.searchsorted(edges, age, side="right") - 1, -1)]
@@ -630,12 +635,15 @@ def stranded(ds: xr.Dataset) -> pd.DataFrame:
         },
         index=pd.Index(ds["path"].values, name="path"),
     )
+    if risk.weighted(ds):
+        table.attrs["weights"] = risk.weights(ds)
     return table
 
 
 def stranded_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Across paths: mean (with its standard error), quantiles and P(> 0) of each column
-    of :func:`stranded` except the periods.
+    """Across paths: mean (with its standard error), quantiles (:func:`engine.risk.quantile`)
+    and P(> 0) of each column of :func:`stranded` except the periods, weighted by the run's
+    likelihood ratios when :func:`stranded` recorded them (``attrs["weights"]``).
 
     Examples
     --------
@@ -644,11 +652,12 @@ def stranded_summary(table: pd.DataFrame) -> pd.DataFrame:
     0.5
     """
     rows = {}
+    w = table.attrs.get("weights")
     for name in table.columns.drop(["closure_period", "end_period"], errors="ignore"):
         x = table[name].to_numpy(dtype=float)
-        se = x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else np.nan
-        q = np.quantile(x, [0.5, 0.9, 0.99, 0.995])
-        rows[name] = (x.mean(), se, *q, float((x > 0).mean()))
+        m = risk.mean(x, w)
+        q = [risk.quantile(x, level, w) for level in (0.5, 0.9, 0.99, 0.995)]
+        rows[name] = (m.estimate, m.std_error, *q, risk.prob_above(x, 0.0, w).estimate)
     return pd.DataFrame.from_dict(
         rows, orient="index", columns=["mean", "std_error", "q50", "q90", "q99", "q99.5", "P(>0)"]
     )
@@ -664,10 +673,10 @@ lost benefits)."""
 
 
 def _var(x: np.ndarray, level: float = 0.995) -> np.ndarray:
-    """Empirical VaR along the last axis: the order statistic ``ceil(n level)``."""
-    n = x.shape[-1]
-    k = min(max(int(np.ceil(n * level)) - 1, 0), n - 1)
-    return np.asarray(np.partition(x, k, axis=-1)[..., k])
+    """VaR at ``level`` (:func:`engine.risk.var`) of each row of ``x`` (last axis: paths)."""
+    rows = np.asarray(x, dtype=float).reshape(-1, np.shape(x)[-1])
+    out = np.array([risk.var(row, level).estimate for row in rows])
+    return out.reshape(np.shape(x)[:-1])
 
 
 def _lever_paths(ds: xr.Dataset) -> dict[str, np.ndarray]:
@@ -689,21 +698,14 @@ def _estimate(
 ) -> tuple[float, float, float, float]:
     """(value, its standard error, difference from the base, its paired standard error)."""
     n = x.size
-    root = np.sqrt(n)
     if metric != "liability_var995":
-        d = x - base
-        sd = float(x.std(ddof=1)) if n > 1 else np.nan
-        dsd = float(d.std(ddof=1)) if n > 1 else np.nan
-        return float(x.mean()), sd / root, float(d.mean()), dsd / root
-    table = summary(
-        xr.Dataset({"liability_pv": ("path", x)}), variables=("liability_pv",), levels=(0.995,)
-    )
-    row = table.index.get_loc(("liability_pv", "VaR 99.5%"))
-    value, value_se = table.to_numpy(dtype=float)[row, :2]
+        m, d = risk.mean(x), risk.mean(x - base)
+        return m.estimate, m.std_error, d.estimate, d.std_error
+    var = risk.var(x, 0.995)
     rows = rng.integers(0, n, size=(boot, n))
     diffs = _var(x[rows]) - _var(base[rows])
     diff = float(_var(x) - _var(base))
-    return float(value), float(value_se), diff, float(diffs.std(ddof=1))
+    return var.estimate, var.std_error, diff, float(diffs.std(ddof=1))
 
 
 def compare_levers(
@@ -754,6 +756,8 @@ def compare_levers(
     0.0
     """
     base = resolve(scenario, paths, seed, years)
+    if base.run.tilt != 0:
+        raise InputError("compare_levers needs an untilted run: set run.tilt to 0")
     problems = ["lever 'base': the name is reserved for the base run"] if "base" in levers else []
     runs = {"base": base}
     for name, updates in levers.items():
@@ -762,7 +766,7 @@ def compare_levers(
         except ValueError as exc:
             problems.append(f"lever {name!r}: {exc}")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise InputError("; ".join(problems))
     values = {name: _lever_paths(simulate(s)) for name, s in runs.items()}
     rows = {}
     for name in runs:

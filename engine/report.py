@@ -19,7 +19,8 @@ import numpy as np
 import tomli_w
 import xarray as xr
 
-from engine.io import scenario_of, write_atomic
+from engine import risk
+from engine.io import REPORT_GENERATOR, check_replace, scenario_of, write_atomic
 from engine.plans import PERIODS_PER_YEAR
 from engine.plotting import MissingVariableError, plan_label, plot, swept_fields
 from engine.results import summary
@@ -203,6 +204,7 @@ def _yearly_table(ds: xr.Dataset) -> str:
     if not columns:
         return ""
     year = np.arange(ds.sizes["period"]) // PERIODS_PER_YEAR
+    w = risk.weights(ds) if "path" in ds.dims else None
     rows = []
     for y in np.unique(year):
         idx = np.flatnonzero(year == y)
@@ -211,7 +213,7 @@ def _yearly_table(ds: xr.Dataset) -> str:
         for name, how, _ in columns:
             values = np.asarray(ds[name].transpose("path", "period").values[:, idx], dtype=float)
             per_path = values[:, -1] if how == "last" else values.sum(axis=1)
-            row.append(_number(float(per_path.mean())))
+            row.append(_number(risk.mean(per_path, w).estimate))
         rows.append(row)
     return _table(["year", *(f"mean {c[2]}" for c in columns)], rows, "table-years")
 
@@ -220,20 +222,23 @@ def _closure_table(ds: xr.Dataset) -> str:
     if "closure_period" not in ds.variables or ds["closure_period"].dims != ("path",):
         return ""
     closure = np.asarray(ds["closure_period"].values, dtype=np.int64)
-    n = closure.size
+    if closure.size == 0:
+        return ""
+    w = risk.weights(ds)
     periods = ds.sizes.get("period", int(closure.max(initial=0)) + 1)
     years = max(math.ceil(periods / PERIODS_PER_YEAR), 1)
     rows = []
     for y in range(1, years + 1):
-        p = float(((closure >= 0) & (closure < y * PERIODS_PER_YEAR)).mean()) if n else 0.0
-        se = math.sqrt(p * (1 - p) / n) if n else math.nan
-        rows.append([f"{y}", f"{p:.4f}", f"{se:.4f}"])
+        closed = (closure >= 0) & (closure < y * PERIODS_PER_YEAR)
+        p = risk.prob_above(closed, 0.0, w)
+        rows.append([f"{y}", f"{p.estimate:.4f}", f"{p.std_error:.4f}"])
     return _table(["by end of year", "P(closed)", "std error"], rows, "table-closure")
 
 
 def _sweep_table(ds: xr.Dataset) -> str:
     if _is_run(ds) or "liability_pv" not in ds.variables:
         return ""
+    risk.refuse_weighted(ds, "the sweep table")
     fields = swept_fields(ds)
     dims = list(fields.values())
     liability = ds["liability_pv"].transpose(*dims, "path")
@@ -257,7 +262,8 @@ def _sweep_table(ds: xr.Dataset) -> str:
         ]
         if closure is not None:
             c = np.asarray(closure.isel(point).values)
-            row.append(f"{float(((c >= 0) & (c < 5 * PERIODS_PER_YEAR)).mean()):.4f}")
+            closed = (c >= 0) & (c < 5 * PERIODS_PER_YEAR)
+            row.append(f"{risk.prob_above(closed, 0.0).estimate:.4f}")
         rows.append(row)
     header = [", ".join(fields), "mean liability_pv", "VaR 99.5%", "TVaR 99.5%"]
     if closure is not None:
@@ -339,6 +345,7 @@ def render_report(ds: xr.Dataset, *, title: str | None = None, dpi: float = 100)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta name="generator" content="{REPORT_GENERATOR}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(heading)}</title><style>{STYLE}</style></head><body>",
         f"<header><h1>{_e(heading)}</h1>",
@@ -367,15 +374,26 @@ def render_report(ds: xr.Dataset, *, title: str | None = None, dpi: float = 100)
 
 
 def write_report(
-    ds: xr.Dataset, path: str | Path, *, title: str | None = None, dpi: float = 100
+    ds: xr.Dataset,
+    path: str | Path,
+    *,
+    title: str | None = None,
+    dpi: float = 100,
+    force: bool = False,
 ) -> Path:
     """Write the HTML report of ``ds`` to ``path`` (atomically); returns the path.
 
+    An existing ``path`` is replaced only if it is a report this engine wrote, or with
+    ``force`` (:func:`engine.io.check_replace`).
+
     Examples
     --------
-    >>> write_report(ds, "report.html")  # doctest: +SKIP
-    PosixPath('report.html')
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "report.html"
+    >>> write_report(ds, out) == out
+    True
     """
+    check_replace(Path(path), force=force)
     text = render_report(ds, title=title, dpi=dpi)
 
     def write(tmp: Path) -> None:

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
 
+from engine import risk
 from engine.kernel import COUNT_VARS, MONEY_VARS, PATH_INT_VARS, TOTAL_VARS
+from engine.plans import PERIODS_PER_YEAR
 from engine.streaming import PERIOD_VARS, QUANTILE_VARS, Summary
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ def _labelled(
         "title": f"huzhu simulation: {scenario.name}",
         "scenario": scenario.model_dump_json(),
         "seed": str(scenario.run.seed),
+        **({"spawn_key": str(list(scenario.run.spawn_key))} if scenario.run.spawn_key else {}),
         "first_path": first_path,
         "chunk_size": scenario.run.chunk_size,
         "mode": mode,
@@ -183,28 +185,6 @@ def build_stream_dataset(
     return _labelled(scenario, data, dates, totals.shape[0], first_path, "streaming", coords)
 
 
-def _tail_stats(x: np.ndarray, level: float) -> tuple[float, float, float, float, float]:
-    """VaR with a distribution-free order-statistic 95% interval, TVaR with its error.
-
-    VaR is the empirical ``level`` quantile (order statistic ceil(n*level)); its interval
-    comes from binomial ranks. TVaR is the mean of the outcomes from that order statistic
-    up; its standard error is from the influence function
-    ``[Var(X | X >= VaR) + level (TVaR - VaR)^2] / (n (1 - level))``.
-    """
-    n = x.size
-    xs = np.sort(x)
-    k = min(max(int(np.ceil(n * level)) - 1, 0), n - 1)
-    var = float(xs[k])
-    lo_rank = int(stats.binom.ppf(0.025, n, level))
-    hi_rank = int(stats.binom.ppf(0.975, n, level))
-    var_lo, var_hi = float(xs[max(lo_rank - 1, 0)]), float(xs[min(hi_rank, n - 1)])
-    tail = xs[k:]
-    tvar = float(tail.mean())
-    tail_var = float(tail.var()) if tail.size > 1 else 0.0
-    se = float(np.sqrt((tail_var + level * (tvar - var) ** 2) / tail.size))
-    return var, var_lo, var_hi, tvar, se
-
-
 def summary(
     ds: xr.Dataset,
     variables: tuple[str, ...] = (
@@ -216,33 +196,31 @@ def summary(
     ),
     levels: tuple[float, ...] = LEVELS,
 ) -> pd.DataFrame:
-    """Risk measures of per-path totals with Monte Carlo errors.
+    """Risk measures of per-path totals with Monte Carlo errors (:mod:`engine.risk`).
 
     Rows are (variable, statistic); columns ``estimate``, ``std_error``, ``ci_low``,
-    ``ci_high`` (95%; normal for means and probabilities, order statistics for quantiles).
+    ``ci_high`` (95%; normal for means, standard deviations, probabilities and TVaR, the
+    inverted distribution function for VaR). An importance-sampled run is weighted by its
+    likelihood ratios ``exp(log_weight)``.
 
     Examples
     --------
-    >>> summary(ds).loc[("liability_pv", "VaR 99.5%"), "estimate"]  # doctest: +SKIP
+    >>> table = summary(ds)
+    >>> bool(table.loc[("liability_pv", "TVaR 99.5%"), "estimate"]
+    ...      >= table.loc[("liability_pv", "VaR 99.5%"), "estimate"])
+    True
     """
-    z = float(stats.norm.ppf(0.975))
+    w = risk.weights(ds)
     rows: dict[tuple[str, str], tuple[float, float, float, float]] = {}
     for name in variables:
         x = np.asarray(ds[name].values, dtype=float)
-        n = x.size
-        mean, sd = float(x.mean()), float(x.std(ddof=1)) if n > 1 else 0.0
-        se = sd / np.sqrt(n)
-        rows[(name, "mean")] = (mean, se, mean - z * se, mean + z * se)
-        sd_se = sd / np.sqrt(2 * (n - 1)) if n > 1 else np.nan
-        rows[(name, "std")] = (sd, sd_se, sd - z * sd_se, sd + z * sd_se)
-        p = float((x > 0).mean())
-        p_se = float(np.sqrt(p * (1 - p) / n))
-        rows[(name, "P(>0)")] = (p, p_se, max(p - z * p_se, 0.0), min(p + z * p_se, 1.0))
+        rows[(name, "mean")] = risk.mean(x, w).row()
+        rows[(name, "std")] = risk.std(x, w).row()
+        rows[(name, "P(>0)")] = risk.prob_above(x, 0.0, w).row()
         for level in levels:
-            var, lo, hi, tvar, tvar_se = _tail_stats(x, level)
             label = f"{100 * level:g}%"
-            rows[(name, f"VaR {label}")] = (var, (hi - lo) / (2 * z), lo, hi)
-            rows[(name, f"TVaR {label}")] = (tvar, tvar_se, tvar - z * tvar_se, tvar + z * tvar_se)
+            rows[(name, f"VaR {label}")] = risk.var(x, level, w).row()
+            rows[(name, f"TVaR {label}")] = risk.tvar(x, level, w).row()
     index = pd.MultiIndex.from_tuples(list(rows), names=["variable", "statistic"])
     return pd.DataFrame(
         list(rows.values()), index=index, columns=["estimate", "std_error", "ci_low", "ci_high"]
@@ -257,22 +235,31 @@ def closure_summary(ds: xr.Dataset) -> pd.DataFrame:
     """P(closure announced by the end of each year), with its standard error, and the
     distribution of the time to closure (quantiles over the paths that close).
 
+    Year ``y`` covers periods ``24 (y - 1) .. 24 y - 1``: a closure announced in period
+    ``24 y`` counts from year ``y + 1`` on. Paths are weighted by ``exp(log_weight)``.
+
     Examples
     --------
-    >>> closure_summary(ds).loc[5, "probability"]  # doctest: +SKIP
+    >>> float(closure_summary(ds).loc[1, "probability"])
+    0.0
     """
     closure = np.asarray(ds["closure_period"].values)
-    n = closure.size
-    years = int(np.ceil(ds.sizes["period"] / 24))
+    w = risk.weights(ds)
+    years = int(np.ceil(ds.sizes["period"] / PERIODS_PER_YEAR))
     rows = {}
     for year in range(1, years + 1):
-        p = float(((closure >= 0) & (closure < 24 * year)).mean())
-        rows[year] = (p, float(np.sqrt(p * (1 - p) / n)))
+        closed_by = (closure >= 0) & (closure < PERIODS_PER_YEAR * year)
+        p = risk.prob_above(closed_by.astype(float), 0.0, w)
+        rows[year] = (p.estimate, p.std_error)
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["probability", "std_error"])
     table.index.name = "year"
-    closed = closure[closure >= 0]
-    quantiles = np.quantile(closed, [0.1, 0.5, 0.9]) if closed.size else np.full(3, np.nan)
-    table.attrs["closed_paths"] = int(closed.size)
+    closing = closure >= 0
+    levels = (0.1, 0.5, 0.9)
+    if closing.any() and w[closing].sum() > 0:
+        quantiles = [risk.quantile(closure[closing], q, w[closing]) for q in levels]
+    else:
+        quantiles = [np.nan] * 3
+    table.attrs["closed_paths"] = int(closing.sum())
     table.attrs["closure_period_quantiles"] = dict(
         zip(("10%", "50%", "90%"), quantiles, strict=True)
     )
@@ -280,21 +267,33 @@ def closure_summary(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def tail_components(ds: xr.Dataset, level: float = 0.995) -> pd.DataFrame:
-    """The liability's components at VaR and TVaR of ``liability_pv``.
+    """The liability's components at VaR and TVaR of ``liability_pv`` (weighted paths).
 
-    TVaR column: the mean of each component over the paths from the VaR order statistic
-    up (the components add up to TVaR). VaR column: the mean over the order statistics
-    within ``max(1, n/1000)`` ranks of VaR.
+    TVaR column: the Acerbi-Tasche allocation, ``E[C 1{X > VaR}] + E[C | X = VaR] (1 - l -
+    P(X > VaR))`` over ``1 - l``; the components add up to TVaR. VaR column: the mix of the
+    paths within ``max(1, n/1000)`` ranks of VaR, scaled to add up to VaR. The
+    ``liability_pv`` row is VaR and TVaR exactly as in :func:`summary`.
     """
-    total = np.asarray(ds["liability_pv"].values)
+    total = np.asarray(ds["liability_pv"].values, dtype=float)
+    w = risk.weights(ds)
     n = total.size
+    var = risk.var(total, level, w).estimate
     order = np.argsort(total, kind="stable")
-    k = min(max(int(np.ceil(n * level)) - 1, 0), n - 1)
+    k = int(np.searchsorted(total[order], var, side="left"))
     width = max(1, n // 1000)
-    near, tail = order[max(k - width, 0) : k + width + 1], order[k:]
-    rows = {
-        name: (float(ds[name].values[near].mean()), float(ds[name].values[tail].mean()))
-        for name in (*COMPONENTS, "liability_pv")
-    }
+    near = order[max(k - width, 0) : k + width + 1]
+    above, at = total > var, total == var
+    atom = (1 - level) - float(np.sum(w * above)) / n
+    rows = {}
+    for name in (*COMPONENTS, "liability_pv"):
+        c = np.asarray(ds[name].values, dtype=float)
+        mix = _ratio(np.sum(w[near] * c[near]), np.sum(w[near] * total[near]))
+        at_var = _ratio(np.sum(w[at] * c[at]), np.sum(w[at])) if at.any() else mix * var
+        tvar = (float(np.sum(w * c * above)) / n + at_var * atom) / (1 - level)
+        rows[name] = (mix * var, tvar)
     label = f"{100 * level:g}%"
     return pd.DataFrame.from_dict(rows, orient="index", columns=[f"VaR {label}", f"TVaR {label}"])
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den != 0 else 0.0

@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from engine._jit import jit
+from engine.errors import InputError
 
 # uint64 constants: numba would turn uint64-with-int-literal arithmetic into float64.
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -82,14 +83,14 @@ def root_key(seed: int | np.random.SeedSequence | None) -> tuple[np.ndarray, int
     elif seed is None:
         ss = np.random.SeedSequence()
     elif isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be a non-negative int, a SeedSequence or None, got {seed!r}")
+        raise InputError(f"seed must be a non-negative int, a SeedSequence or None, got {seed!r}")
     elif seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+        raise InputError(f"seed must be non-negative, got {seed}")
     else:
         ss = np.random.SeedSequence(int(seed))
     entropy = ss.entropy
     if not isinstance(entropy, (int, np.integer)):
-        raise ValueError(f"seed: SeedSequence entropy must be one int, got {entropy!r}")
+        raise InputError(f"seed: SeedSequence entropy must be one int, got {entropy!r}")
     key = ss.generate_state(4, np.uint64)
     return np.ascontiguousarray(key, dtype=np.uint64), int(entropy)
 

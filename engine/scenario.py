@@ -10,7 +10,7 @@ import math
 import reprlib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.errors import InputError
 from engine.plans import PLANS, Plan
 from engine.tables import (
     AGES,
@@ -32,7 +33,7 @@ from engine.tables import (
 )
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError):
     """A scenario that cannot be run; ``problems`` lists every reason, one line each."""
 
     def __init__(self, problems: list[str], source: str = "scenario") -> None:
@@ -51,12 +52,20 @@ def _read_mix(value: Any) -> Any:
     return value
 
 
+FIRST_START = dt.date(1678, 1, 1)
+LAST_END = dt.date(2262, 4, 11)
+"""Period dates are nanosecond timestamps (pandas, netCDF): runs must lie in this range."""
+
+
 class Run(_Section):
     """How much to simulate."""
 
     paths: int = Field(1000, ge=1, le=100_000_000)
     years: float = Field(10.0, ge=0, le=100)
     seed: int | None = Field(20200801, ge=0)
+    spawn_key: tuple[Annotated[int, Field(ge=0)], ...] = Field(
+        (), max_length=64, description="spawn key of a spawned SeedSequence (empty: a root seed)"
+    )
     start: dt.date = dt.date(2020, 8, 1)
     chunk_size: int = Field(1024, ge=1, le=1_000_000)
     tilt: float = Field(
@@ -66,6 +75,17 @@ class Run(_Section):
         allow_inf_nan=False,
         description="importance sampling: exponential tilt of case costs, per yuan",
     )
+
+    @model_validator(mode="after")
+    def _dates_representable(self) -> Self:
+        span = dt.timedelta(days=math.ceil(self.years * 366) + 31)
+        if self.start < FIRST_START or self.start > LAST_END - span:
+            latest = LAST_END - dt.timedelta(days=math.ceil(self.years * 366) + 31)
+            raise ValueError(
+                f"start {self.start} with {self.years:g} years is outside the dates "
+                f"results can hold; start between {FIRST_START} and {latest}"
+            )
+        return self
 
 
 class Population(_Section):
@@ -186,7 +206,7 @@ class Selection(_Section):
         return UNDERWRITING[self.underwriting]
 
 
-AGE_MIXES = [name for name, info in MANIFEST.items() if not info.diseases]
+AGE_MIXES = [name for name, info in MANIFEST.items() if info.kind == "age_mix"]
 """The bundled age mixes, by name."""
 
 UNDERWRITING = {"strict": 0.02, "standard": 0.05, "lax": 0.15}
@@ -570,7 +590,8 @@ def load_scenario(path: str | Path) -> Scenario:
 
     Examples
     --------
-    >>> s = load_scenario("scenarios/xianghubao.toml")  # doctest: +SKIP
+    >>> load_scenario("scenarios/xianghubao.toml").population.members
+    100000000
     """
     path = Path(path)
     try:

@@ -15,6 +15,7 @@ import xarray as xr
 from engine import kernel, streaming
 from engine.checkpoint import Checkpoint
 from engine.checks import check_finite
+from engine.errors import InputError
 from engine.expected import hazard as annual_to_hazard
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import build_dataset, build_stream_dataset
@@ -382,17 +383,30 @@ def resolve(
 ) -> Scenario:
     """The scenario with run overrides applied and its seed fixed (fresh entropy for None).
 
-    The resolved scenario alone determines every number of the run.
+    A ``SeedSequence`` is recorded as its entropy (``run.seed``) and spawn key
+    (``run.spawn_key``), so the children of one ``spawn`` give different runs; an integer
+    seed is a root seed (empty spawn key). The resolved scenario alone determines every
+    number of the run.
     """
+    changes: dict[str, Any] = {"paths": paths, "years": years}
     if isinstance(seed, np.random.SeedSequence):
-        seed = root_key(seed)[1]
-    changes: dict[str, Any] = {"paths": paths, "years": years, "seed": seed}
+        changes.update(seed=root_key(seed)[1], spawn_key=tuple(int(k) for k in seed.spawn_key))
+    elif seed is not None:
+        changes.update(seed=seed, spawn_key=())
     changes = {k: v for k, v in changes.items() if v is not None}
     if changes:
         scenario = scenario.replace(run=changes)
     if scenario.run.seed is None:
-        scenario = scenario.replace(run={"seed": root_key(None)[1]})
+        scenario = scenario.replace(run={"seed": root_key(None)[1], "spawn_key": ()})
     return scenario
+
+
+def run_key(scenario: Scenario) -> np.ndarray:
+    """The key of a resolved scenario's paths: its seed's entropy and spawn key."""
+    run = scenario.run
+    if run.seed is None:
+        raise InputError("run.seed: resolve the scenario first (simulate.resolve)")
+    return root_key(np.random.SeedSequence(run.seed, spawn_key=run.spawn_key))[0]
 
 
 def chunks(scenario: Scenario, first_path: int = 0) -> list[tuple[int, int]]:
@@ -407,7 +421,7 @@ def run_chunk(scenario: Scenario, first: int, stop: int) -> ChunkResult:
     Returns (counts, money, totals, path_ints), named by ``engine.kernel``'s ``*_VARS``.
     """
     inputs = prepare(scenario)
-    key, _ = root_key(scenario.run.seed)
+    key = run_key(scenario)
     n, periods = stop - first, scenario.periods
     counts = np.zeros((n, periods, len(kernel.COUNT_VARS)), dtype=np.int64)
     money = np.zeros((n, periods, len(kernel.MONEY_VARS)), dtype=np.float64)
@@ -531,15 +545,22 @@ def simulate(
     Examples
     --------
     >>> from engine.scenario import load_scenario
-    >>> ds = simulate(load_scenario("scenarios/xianghubao.toml"), paths=10)  # doctest: +SKIP
+    >>> ds = simulate(load_scenario("scenarios/xianghubao.toml"), paths=10, years=1)
+    >>> dict(ds.sizes)
+    {'path': 10, 'period': 24}
     """
     if threads is not None and not 1 <= threads <= MAX_THREADS:
-        raise ValueError(f"threads must be in 1..{MAX_THREADS}, got {threads}")
+        raise InputError(f"threads must be in 1..{MAX_THREADS}, got {threads}")
     if mode not in ("full", "streaming"):
-        raise ValueError(f"mode must be 'full' or 'streaming', got {mode!r}")
+        raise InputError(f"mode must be 'full' or 'streaming', got {mode!r}")
     if not all(0 <= q <= 1 for q in quantiles):
-        raise ValueError(f"quantiles must lie in [0, 1], got {quantiles}")
+        raise InputError(f"quantiles must lie in [0, 1], got {quantiles}")
     scenario = resolve(scenario, paths, seed, years)
+    if mode == "streaming" and scenario.run.tilt != 0:
+        raise InputError(
+            f"run.tilt: {scenario.run.tilt:g} needs mode 'full': streaming keeps unweighted "
+            "per-period statistics, which would describe the tilted model"
+        )
     if mode == "full":
         _check_memory(scenario)
     store = Checkpoint(checkpoint, scenario, first_path, mode) if checkpoint else None
@@ -564,13 +585,50 @@ def simulate(
 
 
 def _check_memory(scenario: Scenario) -> None:
-    """Refuse a full-mode run whose path x period arrays cannot fit in this machine's memory."""
+    """Refuse a full-mode run whose path x period arrays cannot fit in the memory this
+    process may use (:func:`memory_limit`)."""
     per_path = scenario.periods * (len(kernel.COUNT_VARS) + len(kernel.MONEY_VARS)) * 8
     need = 2 * scenario.run.paths * per_path  # the chunks, then the joined arrays
-    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = memory_limit()
+    if limit is None:
+        return
+    have, where = limit
     if need > 0.8 * have:
-        raise ValueError(
+        raise InputError(
             f"paths: {scenario.run.paths:,} paths x {scenario.periods} periods need about "
-            f"{need / 2**30:,.0f} GiB in full mode, more than this machine's "
-            f"{have / 2**30:,.0f} GiB: use mode='streaming' (--mode streaming) or fewer paths"
+            f"{need / 2**30:,.1f} GiB in full mode, more than the {have / 2**30:,.1f} GiB of "
+            f"{where}: use mode='streaming' (--mode streaming) or fewer paths"
         )
+
+
+CGROUP_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+"""cgroup v2 and v1 memory limits of this process's container."""
+
+
+def memory_limit() -> tuple[int, str] | None:
+    """The smallest of the machine's memory, the address-space limit (``ulimit -v``) and
+    the cgroup memory limit, with what sets it; None when none can be read."""
+    limits: list[tuple[int, str]] = []
+    try:
+        limits.append((os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine"))
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            limits.append((int(soft), "the address-space limit (ulimit -v)"))
+    except (ImportError, AttributeError, ValueError, OSError):
+        pass
+    for path in CGROUP_LIMITS:
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.isdigit() and int(text) < 2**60:  # "max" or a huge value: no limit
+            limits.append((int(text), f"the cgroup memory limit ({path})"))
+    return min(limits) if limits else None

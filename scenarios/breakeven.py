@@ -1,5 +1,5 @@
 """The platform's break-even scale: its mean yearly result across plan sizes, with the
-loss at small scale and the profit at large scale (MODEL.md section 4, step 9).
+loss at small scale and the profit at large scale (docs/model.md, one period, step 9).
 
     python scenarios/breakeven.py [--paths N] [--out FILE.nc]
 """

@@ -135,7 +135,7 @@ def test_overrides_and_replace_make_validated_copies():
 def test_bundled_scenarios_load_and_run(path, capsys):
     assert main(["run", str(path), "--paths", "20", "--years", "1"]) == 0
     out = capsys.readouterr().out
-    assert "liability_pv" in out and "VaR 99.5%" in out
+    assert "liability, discounted (million yuan)" in out and "VaR 99.5%" in out
 
 
 def test_run_prints_summary_and_writes_netcdf(tmp_path, capsys):

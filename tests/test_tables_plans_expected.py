@@ -31,7 +31,7 @@ def test_age_mix_follows_cnnic_bands():
     assert mix.sum() == pytest.approx(1.0)
     assert mix[20:30].sum() == pytest.approx(0.246)
     assert mix[30:40].sum() == pytest.approx(0.237)
-    assert mix[10:50].sum() == pytest.approx(0.824)  # 65.1 + 17.3; MODEL.md rounds to 82.5
+    assert mix[10:50].sum() == pytest.approx(0.824)  # 65.1 + 17.3; docs/model.md rounds to 82.5
 
 
 def test_every_platform_has_a_preset():

@@ -343,3 +343,17 @@ def test_run_header_gives_the_mean_age(tmp_path, capsys):
     )
     assert main(["run", str(path), "--paths", "2", "--years", "0.1", "--quiet"]) == 0
     assert "1,000,000 members, mean age 34.4" in capsys.readouterr().out
+
+
+def test_published_facts_are_not_an_age_mix():
+    """The manifest's published facts table is refused as an age mix, by name."""
+    from engine.scenario import scenario_from_dict
+
+    data = {
+        "plan": {"preset": "xianghubao"},
+        "population": {"members": 1000, "age_mix": "xianghubao_published"},
+    }
+    with pytest.raises(
+        ScenarioError, match="age_mix: 'xianghubao_published' is unknown; valid: cnnic44"
+    ):
+        scenario_from_dict(data)

@@ -11,10 +11,14 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from engine.errors import InputError
+
 COMMANDS: dict[str, str] = {
-    "run": "simulate a scenario file and print its summary",
+    "run": "simulate a scenario (a file, or a bundled scenario's name) and print its summary",
+    "scenarios": "list the bundled scenarios",
     "plans": "list the plan presets",
     "expected": "a member's expected share, exactly",
+    "sweep": "run a grid of scenario variants on common random numbers",
     "capital": "capital for the implicit liability: VaR/TVaR over one year",
     "report": "write a self-contained HTML report of a result",
     "plot": "draw a figure of a saved result",
@@ -24,8 +28,21 @@ COMMANDS: dict[str, str] = {
 """Each command and its help line; the command's module is ``engine.cli.<command>``."""
 
 
-class UsageError(Exception):
+class UsageError(InputError):
     """A bad command-line value; printed as one line, exit code 2."""
+
+
+class _Version(argparse.Action):
+    """``--version``: print the installed version and exit (read only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import engine
+
+        print(f"huzhu {engine.__version__}")
+        parser.exit()
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
@@ -46,6 +63,7 @@ def parser(command: str | None = None, *, every: bool = False) -> argparse.Argum
     p = argparse.ArgumentParser(
         prog="huzhu", description="Monte Carlo risk engine for online mutual-aid platforms."
     )
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_line in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_line, description=help_line)
@@ -62,9 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser(_chosen(argv)).parse_args(argv)
     try:
         args.func(args)
-    except (KeyError, ValueError, UsageError) as exc:  # ScenarioError is a ValueError
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+    except InputError as exc:  # the engine's own errors only: a bug keeps its traceback
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 import argparse
 
+from engine.cli.scenarios import find
 from engine.cli.table import table
 
 
@@ -15,7 +16,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
     >>> p.parse_args(["s.toml", "--paths", "10"]).paths
     10
     """
-    p.add_argument("scenario")
+    p.add_argument("scenario", help="a scenario file, or a bundled scenario's name")
     p.add_argument("--paths", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--horizon", type=float, default=1.0, help="years (default 1)")
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> None:
     from engine.results import COMPONENTS
     from engine.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario)
+    scenario = load_scenario(find(args.scenario))
     frame = capital(scenario, paths=args.paths, seed=args.seed, horizon_years=args.horizon)
     attrs = frame.attrs
     print(

@@ -5,7 +5,7 @@ import argparse
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plan", required=True)
-    p.add_argument("--tier", default="standard")
+    p.add_argument("--tier", help="the plan's tier (default: its first, as in scenario files)")
     p.add_argument("--age", type=int, required=True)
     p.add_argument("--sex", choices=["M", "F"], required=True)
     p.add_argument("--table", default="ci25")
@@ -17,11 +17,10 @@ def run(args: argparse.Namespace) -> None:
     from engine.plans import get_plan
 
     plan = get_plan(args.plan)
-    s = member_share(
-        plan, args.tier, args.age, args.sex, table=args.table, multiplier=args.multiplier
-    )
+    tier = args.tier or next(iter(plan.tiers))
+    s = member_share(plan, tier, args.age, args.sex, table=args.table, multiplier=args.multiplier)
     print(
-        f"{plan.name} ({args.plan}), tier {args.tier}, age {args.age}, sex {args.sex}, "
+        f"{plan.name} ({args.plan}), tier {tier}, age {args.age}, sex {args.sex}, "
         f"table {args.table}, multiplier {args.multiplier:g}"
     )
     print(f"  annual incidence      {s.incidence:.6f}")

@@ -4,6 +4,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from engine.errors import InputError
+
 
 def _dpi(text: str) -> float:
     try:
@@ -23,6 +25,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, help="image file (.png, .svg, .pdf)")
     p.add_argument("--dpi", type=_dpi, default=100, help="dots per inch, 10 to 1000")
     p.add_argument("--stat", choices=list(STATS), help="heatmap statistic")
+    p.add_argument(
+        "--fields", nargs=2, metavar=("X", "Y"), help="heatmap: the two swept fields to show"
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -33,8 +38,12 @@ def run(args: argparse.Namespace) -> None:
     kwargs: dict[str, Any] = {"dpi": args.dpi}
     if args.stat is not None:
         if args.kind != "heatmap":
-            raise ValueError("--stat applies to --kind heatmap only")
+            raise InputError("--stat applies to --kind heatmap only")
         kwargs["stat"] = args.stat
+    if args.fields is not None:
+        if args.kind != "heatmap":
+            raise ValueError("--fields applies to --kind heatmap only")
+        kwargs["fields"] = tuple(args.fields)
     fig = plot(ds, args.kind, **kwargs)
     out = Path(args.out)
     fig.savefig(out)

@@ -10,8 +10,9 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.cli import UsageError
-from engine.cli.table import table
+from engine.cli import UsageError, explain
+from engine.cli.compiling import compile_kernel
+from engine.cli.scenarios import find
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,12 +22,15 @@ if TYPE_CHECKING:
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario")
+    p.add_argument("scenario", help="a scenario file, or a bundled scenario's name")
     p.add_argument("--paths", type=int)
     p.add_argument("--years", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int)
     p.add_argument("--out", help="write the Dataset here: .nc (netCDF) or .zarr")
+    p.add_argument(
+        "--force", action="store_true", help="let --out replace a file huzhu did not write"
+    )
     p.add_argument(
         "--mode",
         choices=["full", "streaming"],
@@ -48,54 +52,6 @@ def arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _summary_text(frame: pd.DataFrame) -> str:
-    """One row per variable: mean (with its standard error), sd, P(>0), VaR and TVaR 99.5%."""
-    from engine.results import VARIABLES
-
-    rows = []
-    for name in frame.index.get_level_values(0).unique():
-        t = frame.loc[name]
-        scale, unit = (1e6, "million yuan") if "yuan/" not in VARIABLES[name][0] else (1.0, "yuan")
-        mean, se = t.loc["mean", "estimate"] / scale, t.loc["mean", "std_error"] / scale
-        rows.append(
-            [
-                f"{name} ({unit})",
-                f"{mean:,.2f} ± {se:,.2f}",
-                f"{t.loc['std', 'estimate'] / scale:,.2f}",
-                f"{t.loc['P(>0)', 'estimate']:.3f}",
-                f"{t.loc['VaR 99.5%', 'estimate'] / scale:,.2f}",
-                f"{t.loc['TVaR 99.5%', 'estimate'] / scale:,.2f}",
-            ]
-        )
-    return table(rows, ["per path", "mean ± s.e.", "sd", "P(>0)", "VaR 99.5%", "TVaR 99.5%"])
-
-
-def _closure_text(ds: xr.Dataset, min_members: int) -> str:
-    """Closure probabilities by year and the liability's components in the tail."""
-    from engine.results import closure_summary, tail_components
-
-    lines = []
-    closures = closure_summary(ds)
-    if min_members:
-        probs = ", ".join(
-            f"{year}y {row.probability:.3f}±{row.std_error:.3f}"
-            for year, row in closures.iterrows()
-        )
-        lines.append(f"P(closure by year), minimum {min_members:,} sharing members: {probs}")
-        if closures.attrs["closed_paths"]:
-            q = closures.attrs["closure_period_quantiles"]
-            dates = ds.period.values[[int(q["10%"]), int(q["50%"]), int(q["90%"])]]
-            when = ", ".join(str(d)[:10] for d in dates)
-            lines.append(f"closure announced (10%, median, 90% of closing paths): {when}")
-    else:
-        lines.append("the plan has no minimum membership: it never closes")
-    tails = tail_components(ds) / 1e6
-    rows = [[name, *(f"{x:,.2f}" for x in tails.loc[name])] for name in tails.index]
-    lines += ["", "liability by component in the tail (million yuan)"]
-    lines.append(table(rows, ["component", *tails.columns]))
-    return "\n".join(lines)
-
-
 def _simulate(
     args: argparse.Namespace, scenario: Scenario
 ) -> tuple[xr.Dataset, pd.DataFrame | None]:
@@ -106,6 +62,11 @@ def _simulate(
 
         if not 0.5 < args.tail_target < 1:
             raise UsageError(f"--tail-target must be in (0.5, 1), got {args.tail_target}")
+        if args.mode != "full" or args.checkpoint or args.scheduler:
+            raise UsageError(
+                "--tail-target runs a pilot and a weighted full-mode run in this process: "
+                "drop --mode, --checkpoint and --scheduler"
+            )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TailWarning)
             ds, weighted = simulate_tail(scenario, args.tail_target, **common)
@@ -144,10 +105,12 @@ def _simulate(
         raise SystemExit(130) from None
 
 
-def check_out(out: str | None) -> None:
+def check_out(out: str | None, force: bool = False) -> None:
     """Refuse an unusable ``--out`` before hours of simulation, not after."""
     if out is None:
         return
+    from engine.io import check_replace
+
     path = Path(out)
     if path.suffix not in (".nc", ".zarr"):
         raise UsageError(f"--out {out}: the name must end in .nc (netCDF) or .zarr")
@@ -155,23 +118,26 @@ def check_out(out: str | None) -> None:
         raise UsageError(f"--out {out}: the folder {path.parent} does not exist")
     if not os.access(path.parent.resolve(), os.W_OK):
         raise UsageError(f"--out {out}: the folder {path.parent} is not writable")
+    check_replace(path, force=force)
 
 
 def run(args: argparse.Namespace) -> None:
-    import pandas as pd
-
     from engine.io import save
     from engine.results import summary
     from engine.scenario import load_scenario
+    from engine.simulate import mean_age
 
-    scenario = load_scenario(args.scenario)
-    check_out(args.out)
+    scenario = load_scenario(find(args.scenario))
+    check_out(args.out, args.force)
+    if not args.scheduler:  # workers compile their own
+        compile_kernel(scenario)
     began = time.perf_counter()
     ds, tail_table = _simulate(args, scenario)
     elapsed = time.perf_counter() - began
     print(
         f"{scenario.name}: {scenario.plan.name} ({scenario.preset or scenario.plan.pinyin}), "
-        f"tier {scenario.tier}, {scenario.population.members:,} members"
+        f"tier {scenario.tier}, {scenario.population.members:,} members, "
+        f"mean age {mean_age(scenario):.1f}"
     )
     print(
         f"{ds.sizes['path']:,} paths x {ds.sizes['period']} periods "
@@ -182,11 +148,14 @@ def run(args: argparse.Namespace) -> None:
     if tail_table is not None:
         tilt = ds.attrs["tilt"]
         print(f"importance sampling aimed at the {args.tail_target:g} level, tilt {tilt:.3g}/yuan")
-        with pd.option_context("display.float_format", "{:,.4g}".format, "display.width", 120):
-            print(tail_table.to_string())
-    else:
-        print(_summary_text(summary(ds, levels=(0.995,))))
         print()
-        print(_closure_text(ds, scenario.min_members))
+        explain.weighted_text(tail_table, ds.sizes["path"])
+    else:
+        years = ds.sizes["period"] / 24
+        explain.summary_text(summary(ds, levels=(0.995,)), years, scenario.discount_rate)
+        print()
+        explain.closure_text(ds, scenario.min_members)
+        print()
+        explain.tail_text(ds)
     if args.out:
-        print(f"\nwrote {save(ds, args.out)}")
+        print(f"\nwrote {save(ds, args.out, force=args.force)}")

@@ -23,10 +23,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+from engine.errors import UnknownNameError
 
 AGES = np.arange(106)
 """Ages covered by the incidence tables (age last birthday)."""
@@ -73,7 +77,7 @@ _CNNIC_BAND_AGES = {
 
 def _check_name(name: str, valid: list[str], what: str) -> None:
     if name not in valid:
-        raise KeyError(f"unknown {what} {name!r}; valid names: {', '.join(valid)}")
+        raise UnknownNameError(f"unknown {what} {name!r}; valid names: {', '.join(valid)}")
 
 
 def _read_rows(file: str) -> list[list[str]]:
@@ -195,7 +199,7 @@ def age_weights(mix: AgeMix) -> np.ndarray:
     return weights
 
 
-def published(name: str = "xianghubao_published") -> pd.DataFrame:
+def published(name: str = "xianghubao_published") -> "pd.DataFrame":
     """A platform's published facts, one a row, with their sources.
 
     Columns ``date`` (an ISO date, or a year for annual figures), ``metric``, ``value``
@@ -211,5 +215,7 @@ def published(name: str = "xianghubao_published") -> pd.DataFrame:
     """
     _check_name(name, [k for k, v in MANIFEST.items() if v.kind == "published"], "published data")
     with resources.files(__package__).joinpath(MANIFEST[name].file).open(encoding="utf-8") as f:
+        import pandas as pd  # only here: the light commands never read published facts
+
         frame = pd.read_csv(f, dtype={"date": str, "unit": str, "note": str, "source": str})
     return frame.fillna({"unit": "", "note": ""})
