@@ -22,7 +22,7 @@ import pandas as pd
 from engine.plans import PERIODS_PER_YEAR
 from engine.scenario import Scenario
 from engine.simulate import initial_members, joiners_expected, prepare
-from engine.tables import AGES, incidence_by_sex
+from engine.tables import AGES, age_weights, incidence_by_sex
 
 SEASONED = 10**6
 """Periods since joining given to members present at the start and past their waiting."""
@@ -157,7 +157,8 @@ def membership_from_scenario(scenario: Scenario) -> Membership:
 
 
 def band_mix(bands: Mapping[str, float], male_share: float = 0.5) -> np.ndarray:
-    """An age/sex mix ``[sex, age]`` from shares of age bands, each spread evenly.
+    """An age/sex mix ``[sex, age]`` from shares of age bands (``tables.age_weights``, the
+    shares scaled to sum to 1), each spread evenly over its ages.
 
     Examples
     --------
@@ -165,20 +166,11 @@ def band_mix(bands: Mapping[str, float], male_share: float = 0.5) -> np.ndarray:
     >>> round(float((mix.sum(axis=0) * AGES).sum()), 2), float(mix[0].sum())
     (29.5, 0.5)
     """
-    ages = np.zeros(AGES.size)
-    for band, share in bands.items():
-        lo, _, hi = band.partition("-")
-        if not (lo.isdigit() and hi.isdigit() and int(lo) <= int(hi) <= AGES[-1]):
-            raise ValueError(f"age band {band!r}: expected 'LO-HI' with 0 <= LO <= HI <= 105")
-        if not (math.isfinite(share) and share >= 0):
-            raise ValueError(f"age band {band}: share {share} is not a number >= 0")
-        ages[int(lo) : int(hi) + 1] += share / (int(hi) - int(lo) + 1)
-    if ages.sum() <= 0:
-        raise ValueError("age bands: the shares sum to 0")
-    return np.array([male_share, 1 - male_share])[:, None] * ages / ages.sum()
-
-
-# --------------------------------------------------------------------------- exposure
+    total = sum(bands.values())
+    if not (math.isfinite(total) and total > 0):
+        raise ValueError(f"age bands: the shares sum to {total:g}, not a positive number")
+    ages = age_weights({band: share / total for band, share in bands.items()})
+    return np.array([male_share, 1 - male_share])[:, None] * ages
 
 
 @dataclass(frozen=True)

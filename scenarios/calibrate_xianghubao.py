@@ -70,14 +70,17 @@ def fit(bands: dict[str, float], **options: object) -> AnnualCalibration:
 
 
 def solve_mix() -> dict[str, float]:
-    """The tilt with the published mean age and 2020 share, rounded to 3 decimals."""
+    """The tilt with the published mean age and 2020 share, in shares of 3 decimals."""
 
     def gap(ab: np.ndarray) -> list[float]:
         y = fit(tilted(*ab), policy_years=1).years.loc[2020]
         return [y["mean_age"] - MEAN_AGE_2020, y["fitted_share"] / SHARE_2020 - 1]
 
     a, b = optimize.fsolve(gap, [0.3, 0.0], xtol=1e-6)
-    return {band: round(s, 3) for band, s in tilted(a, b).items()}
+    bands = {band: round(s, 3) for band, s in tilted(a, b).items()}
+    largest = max(bands, key=bands.__getitem__)  # the rounding's remainder, so they sum to 1
+    bands[largest] = round(bands[largest] + 1 - sum(bands.values()), 3)
+    return bands
 
 
 def main() -> None:
