@@ -83,7 +83,7 @@ def mean_age(scenario: Scenario) -> float:
     --------
     >>> from engine.scenario import load_scenario
     >>> round(mean_age(load_scenario("scenarios/xianghubao.toml")), 2)
-    30.28
+    33.36
     """
     by_age = initial_members(scenario).sum(axis=(0, 1, 3))
     return float((by_age * AGES).sum() / by_age.sum()) if by_age.sum() else float("nan")
