@@ -90,7 +90,7 @@ def plot(table: pd.DataFrame, path: str | Path) -> Path:
     labels = [f"{r.parameter} ({r.low:g} / {r.high:g})" for r in table.itertuples()]
     ax.set_yticks(ys, labels)
     ax.set_xlabel("VaR 99.5% of the discounted liability (million yuan)")
-    ax.set_title("Xianghubao: low (blue) and high (red) value of each assumed parameter")
+    ax.set_title("Xianghubao: low (blue) and high (red) values")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return Path(path)
