@@ -79,3 +79,14 @@ def test_readme_scenario_block_is_the_bundled_file() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
     assert block == (ROOT / "scenarios" / "xianghubao.toml").read_text(encoding="utf-8")
+
+
+def test_no_scenario_script_shadows_an_installed_module() -> None:
+    """A script runs with scenarios/ first on sys.path: one named like a module the engine
+    imports (a ``tornado.py`` beside dask's ``tornado``) breaks every other script there."""
+    import importlib.util
+
+    shadowing = [
+        p.name for p in (ROOT / "scenarios").glob("*.py") if importlib.util.find_spec(p.stem)
+    ]
+    assert shadowing == []

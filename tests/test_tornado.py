@@ -1,4 +1,4 @@
-"""scenarios/tornado.py: the tornado table of 相互宝's VaR 99.5% against its assumed
+"""scenarios/assumptions_tornado.py: the tornado table of 相互宝's VaR 99.5% against its assumed
 parameters, checked against direct runs of the base scenario and of single variants."""
 
 import importlib.util
@@ -28,8 +28,10 @@ ASSUMED = {
 
 
 def _script():  # type: ignore[no-untyped-def]
-    # Loaded under another name: "tornado" is also the package that dask's distributed uses.
-    spec = importlib.util.spec_from_file_location("tornado_chart", ROOT / "scenarios/tornado.py")
+    # Not named tornado.py: run as a script, it would shadow the package distributed uses.
+    spec = importlib.util.spec_from_file_location(
+        "tornado_chart", ROOT / "scenarios/assumptions_tornado.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

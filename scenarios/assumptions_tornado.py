@@ -8,7 +8,7 @@ runs with the base scenario's seed and paths (common random numbers), so the swi
 engine.policy.horizon_liability: the discounted liability of the horizon's periods plus the
 run-off of a closure announced within them (the run covers the notice period too).
 
-Run ``python scenarios/tornado.py [--paths N] [--years Y] [--plot FILE]``.
+Run ``python scenarios/assumptions_tornado.py [--paths N] [--years Y] [--plot FILE]``.
 """
 
 import argparse
