@@ -25,7 +25,8 @@ def _files() -> list[Path]:
 
 
 def test_no_path_points_outside_the_repository() -> None:
-    """Red if a file names ../shared, an absolute path of this machine or a file URL."""
+    """Red if a file names a folder beside the checkout, an absolute path of this machine or a
+    file URL."""
     found = []
     for path in _files():
         text = path.read_text(encoding="utf-8", errors="replace")

@@ -1,7 +1,9 @@
 """``huzhu calibrate``: fit incidence to published case counts, per period or per year."""
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
@@ -109,12 +111,19 @@ def _run_annual(args: argparse.Namespace) -> None:
         mix=mix,
         level=args.level,
     )
-    print(report(cal))
+    _outputs(args, report(cal), cal.plot, lambda out: write_annual_scenario(cal, out, base))
+
+
+def _outputs(
+    args: argparse.Namespace, text: str, plot: Callable[[], Any], write: Callable[[str], Any]
+) -> None:
+    """Print a fit's report; write its scenario (``--out-scenario``) and plot (``--plot``)."""
+    print(text)
     if args.out_scenario:
-        print(f"\nwrote {write_annual_scenario(cal, args.out_scenario, base)}")
+        print(f"\nwrote {write(args.out_scenario)}")
     if args.plot:
         path = _plot_path(args.plot)
-        cal.plot().savefig(path, dpi=120)
+        plot().savefig(path, dpi=120)
         print(f"wrote {path}")
 
 
@@ -138,10 +147,4 @@ def run(args: argparse.Namespace) -> None:
         if isinstance(exc, InputError):
             raise
         raise InputError(str(exc)) from exc
-    print(report(cal))
-    if args.out_scenario:
-        print(f"\nwrote {write_scenario(cal, args.out_scenario)}")
-    if args.plot:
-        path = _plot_path(args.plot)
-        cal.plot().savefig(path, dpi=120)
-        print(f"wrote {path}")
+    _outputs(args, report(cal), cal.plot, lambda out: write_scenario(cal, out))
