@@ -1,7 +1,6 @@
 """Calibration: coverage of the intervals, a round trip through the engine, bad files."""
 
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -289,15 +288,14 @@ def test_malformed_files_name_the_row_and_column(tmp_path: Path, text: str, mess
         calibrate(path, "xianghubao")
 
 
-def test_a_wide_header_is_checked_in_linear_time(tmp_path: Path) -> None:
-    """30,000 distinct extra columns: counting each one in the whole header took minutes."""
+def test_a_wide_header_is_read_and_its_duplicates_found(tmp_path: Path) -> None:
+    """30,000 distinct extra columns are no duplicate; one repeated is named. (How the time
+    grows with the header is measured in benchmarks/test_calibrate_header.py.)"""
     extra = [f"x{i}" for i in range(30_000)]
     path = tmp_path / "wide.csv"
     path.write_text(",".join(["period", "members", "cases", *extra]) + "\n", encoding="utf-8")
-    start = time.perf_counter()
     with pytest.raises(ValueError, match=r"wide\.csv: no data rows"):
         read_observations(path)
-    assert time.perf_counter() - start < 3
     path.write_text(",".join(["period", "members", "cases", *extra, "x7"]) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"wide\.csv row 1, column x7: appears more than once"):
         read_observations(path)
