@@ -224,7 +224,7 @@ def test_bad_requests_name_the_valid_choices(run: xr.Dataset) -> None:
 
 
 def test_pinyin_title_without_a_cjk_font(run: xr.Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plotting, "cjk_font", lambda: None)
+    monkeypatch.setattr(plotting.style, "cjk_font", lambda: None)
     chinese = scenario_of(run).replace(name="康爱测试")
     ds = run.assign_attrs(scenario=chinese.model_dump_json())
     assert plotting.plan_label(ds) == "kangai"
@@ -249,8 +249,10 @@ def test_chinese_title_with_a_cjk_font(run: xr.Dataset) -> None:
 
 
 def test_no_pyplot_and_no_global_state(run: xr.Dataset) -> None:
-    for module in ("plotting.py", "report.py"):
-        tree = ast.parse((ROOT / "engine" / module).read_text(encoding="utf-8"))
+    modules = [*(ROOT / "engine" / "plotting").glob("*.py"), ROOT / "engine" / "report.py"]
+    assert len(modules) > 3
+    for module in modules:
+        tree = ast.parse(module.read_text(encoding="utf-8"))
         imported = [
             alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
             for node in ast.walk(tree)
