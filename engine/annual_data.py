@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.errors import InputError
+from engine.period_data import read_cell
+
 
 @dataclass(frozen=True)
 class Annual:
@@ -41,7 +44,9 @@ def annual_from_published(facts: pd.DataFrame, source: str = "published") -> Ann
     rows = yearly.pivot_table(index="date", columns="metric", values="value", aggfunc="first")
     rows = rows.rename(columns={"cases_in_year": "cases", "annual_share_per_member": "share"})
     if "cases" not in rows:
-        raise ValueError(f"{source}: no cases_in_year rows")
+        raise InputError(
+            f"{source}, column metric: no cases_in_year rows; the annual cases are needed"
+        )
     rows = rows.reindex(columns=["cases", "share"])
     rows.index = rows.index.astype(int).rename("year")
     rows = rows[rows["cases"].notna()].astype(float)
@@ -88,40 +93,43 @@ def read_annual(path: str | Path) -> Annual:
     >>> data.rows.index.tolist(), data.source
     ([2019, 2020], 'xianghubao_published.csv')
     """
-    from engine.calibrate import _cell
-
     path = Path(path)
     name = path.name
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"{name}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
+        raise InputError(f"{name}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
     frame.columns = [c.strip() for c in frame.columns]
     if set(ANNUAL_HEADERS[1]) <= set(frame.columns):
         values = [
-            _cell(v, f"{name} row {i + 2}, column value", False)
+            read_cell(v, f"{name} row {i + 2}, column value", False)
             for i, v in enumerate(frame["value"])
         ]
         return annual_from_published(frame.assign(value=values), name)
     if not set(ANNUAL_HEADERS[0]) <= set(frame.columns):
-        raise ValueError(f"{name} row 1: expected the columns year, cases [, members, share]")
+        raise InputError(f"{name} row 1: expected the columns year, cases [, members, share]")
     rows, points = [], {}
     for i, r in enumerate(frame.to_dict("records")):
         where = f"{name} row {i + 2}"
         year = r["year"].strip()
         if not (year.isdigit() and 1900 <= int(year) <= 2200):
-            raise ValueError(f"{where}, column year: {year!r} is not a year from 1900 to 2200")
-        cases = _cell(r["cases"], f"{where}, column cases", True)
-        share = _cell(r.get("share", ""), f"{where}, column share", False)
-        members = _cell(r.get("members", ""), f"{where}, column members", True)
+            raise InputError(f"{where}, column year: {year!r} is not a year from 1900 to 2200")
+        cases = read_cell(r["cases"], f"{where}, column cases", True)
+        share = read_cell(r.get("share", ""), f"{where}, column share", False)
+        members = read_cell(r.get("members", ""), f"{where}, column members", True)
         if cases > 0 and not math.isnan(members) and not cases < members:
-            raise ValueError(f"{where}, column cases: {cases:g} cases among {members:g} members")
+            raise InputError(
+                f"{where}, column cases: {cases:g} cases among {members:g} members; cases must "
+                "be fewer than members"
+            )
         rows.append((int(year), cases, share))
         if not math.isnan(members):
             points[pd.Timestamp(int(year), 7, 1)] = members
     table = pd.DataFrame(rows, columns=["year", "cases", "share"]).set_index("year")
     if table.index.has_duplicates or not table.index.is_monotonic_increasing:
-        raise ValueError(f"{name}, column year: the years must be increasing")
+        raise InputError(
+            f"{name}, column year: the years must be increasing, got {table.index.tolist()}"
+        )
     milestones = None
     if points:
         first = min(points)

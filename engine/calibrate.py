@@ -20,14 +20,9 @@ plan's ages in the CNNIC age mix, half men, everyone eligible). Intervals are pr
 likelihood intervals. Periods with a missing count are left out of the likelihood.
 """
 
-import csv
-import datetime as dt
-import io
 import math
-import re
 import tomllib
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,30 +34,28 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import optimize, special, stats
 
+from engine.errors import InputError
 from engine.expected import hazard
-from engine.plans import get_plan
+from engine.likelihood import DISPERSION_ALPHA, Estimate, dispersion_test, profile_fit
+from engine.period_data import BAND_COLUMN, check_frame, read_observations
+from engine.plans import PERIODS_PER_YEAR, Plan, get_plan
 from engine.scenario import load_scenario, scenario_from_dict
 from engine.simulate import initial_members
 from engine.tables import AGES, incidence_by_sex
 
-REQUIRED = ("period", "members", "cases")
-OPTIONAL = ("paid", "share")
-_BAND = re.compile(r"(cases|members)_(\d+)_(\d+)")
+__all__ = [
+    "DISPERSION_ALPHA",
+    "Calibration",
+    "Estimate",
+    "calibrate",
+    "default_mix",
+    "mean_hazard",
+    "read_observations",
+    "report",
+    "write_scenario",
+]
+
 _DAYS_PER_YEAR = 365.25
-DISPERSION_ALPHA = 0.05
-"""Significance level of the Pearson over-dispersion test."""
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A fitted value with its confidence interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.value:.4g} [{self.low:.4g}, {self.high:.4g}]"
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,7 +120,10 @@ class Calibration:
 
         Examples
         --------
-        >>> cal.to_frame().columns.tolist()[:4]  # doctest: +SKIP
+        >>> dates = pd.date_range("2020-01-01", periods=24, freq="SMS")
+        >>> data = pd.DataFrame({"members": 10**6, "cases": [50, 40] * 12}, index=dates)
+        >>> cal = calibrate(data, "xianghubao")
+        >>> cal.to_frame().columns.tolist()
         ['members', 'cases', 'fitted_cases', 'pearson_residual']
         """
         d = self.data
@@ -150,7 +146,11 @@ class Calibration:
 
         Examples
         --------
-        >>> cal.plot().savefig("fit.png")  # doctest: +SKIP
+        >>> dates = pd.date_range("2020-01-01", periods=24, freq="SMS")
+        >>> data = pd.DataFrame({"members": 10**6, "cases": [50, 40] * 12}, index=dates)
+        >>> cal = calibrate(data, "xianghubao")
+        >>> [line.get_label() for line in cal.plot().axes[0].get_lines()]
+        ['fitted, k = 0.493', 'observed']
         """
         if ax is None:
             fig = Figure(figsize=(8, 4))
@@ -165,153 +165,6 @@ class Calibration:
         figure = ax.get_figure()
         assert isinstance(figure, Figure)
         return figure
-
-
-# --------------------------------------------------------------------------- reading
-
-
-LARGEST = 1e13
-"""The largest count or amount a cell may hold (members, cases, yuan)."""
-
-
-def _cell(text: str, where: str, whole: bool) -> float:
-    """A count (``whole``) or an amount from one cell; NaN when empty."""
-    text = text.strip()
-    if not text:
-        return math.nan
-    kind = "a whole number" if whole else "a number"
-    shown = repr(text if len(text) <= 40 else text[:37] + "...")
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{where}: {shown} is not {kind}") from None
-    too_big = math.isinf(value) and "inf" not in text.lower()  # digits beyond float range
-    if too_big or value > LARGEST:
-        raise ValueError(f"{where}: {shown} is above {LARGEST:.0e}, more than any platform")
-    if not math.isfinite(value) or (whole and value != round(value)):
-        raise ValueError(f"{where}: {shown} is not {kind}")
-    if value < 0:
-        raise ValueError(f"{where}: {shown} is negative")
-    return value
-
-
-def read_observations(path: str | Path) -> pd.DataFrame:
-    """Read and check a CSV of published platform data.
-
-    Parameters
-    ----------
-    path : str or Path
-        A CSV file with a header. Required columns: ``period`` (ISO date, increasing),
-        ``members`` (sharing members) and ``cases`` (approved cases shared in the period),
-        whole numbers >= 0; optional ``paid`` and ``share`` (yuan), and band pairs
-        ``cases_<lo>_<hi>`` with ``members_<lo>_<hi>`` (ages lo to hi inclusive). Other
-        columns are ignored. Empty cells are allowed.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One float column per numeric column (NaN for empty cells), indexed by ``period``.
-
-    Raises
-    ------
-    ValueError
-        For a malformed file, naming the row (lines of the file, the header being row 1)
-        and the column, e.g. ``data.csv row 7, column cases: 'abc' is not a whole number``.
-
-    Examples
-    --------
-    >>> df = read_observations("data.csv")  # doctest: +SKIP
-    >>> df[["members", "cases"]].head()  # doctest: +SKIP
-    """
-    path = Path(path)
-    name = path.name
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValueError(f"{name}: not a CSV text file (it is not UTF-8)") from None
-    if not text.strip():
-        raise ValueError(f"{name}: the file is empty; expected a header {','.join(REQUIRED)}")
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = [h.strip() for h in next(reader)]
-        rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
-    except csv.Error as exc:
-        raise ValueError(f"{name} row {reader.line_num}: not a valid CSV ({exc})") from None
-    for column in REQUIRED:
-        if column not in header:
-            raise ValueError(
-                f"{name} row 1, column {column}: missing from the header "
-                f"(required: {', '.join(REQUIRED)}; found: {', '.join(header)})"
-            )
-    repeated = [column for column, n in Counter(header).items() if n > 1]
-    if repeated:
-        raise ValueError(f"{name} row 1, column {repeated[0]}: appears more than once")
-    bands = [c for c in header if _BAND.fullmatch(c)]
-    for column in bands:
-        kind, lo, hi = _BAND.fullmatch(column).groups()  # type: ignore[union-attr]
-        other = f"{'members' if kind == 'cases' else 'cases'}_{lo}_{hi}"
-        if other not in header:
-            raise ValueError(f"{name} row 1, column {other}: missing (needed with {column})")
-        if not int(lo) <= int(hi) <= AGES[-1]:
-            raise ValueError(f"{name} row 1, column {column}: ages {lo}-{hi} are not a band")
-    numeric = ["members", "cases", *[c for c in OPTIONAL if c in header], *bands]
-    if not rows:
-        raise ValueError(f"{name}: no data rows below the header")
-    dates: list[dt.date] = []
-    values: list[list[float]] = []
-    for line, row in rows:
-        if len(row) != len(header):
-            raise ValueError(
-                f"{name} row {line}: {len(row)} cells, but the header has {len(header)} columns"
-            )
-        cells = dict(zip(header, row, strict=True))
-        where = f"{name} row {line}, column period"
-        try:
-            date = dt.date.fromisoformat(cells["period"].strip())
-        except ValueError:
-            raise ValueError(
-                f"{where}: {cells['period']!r} is not an ISO date (YYYY-MM-DD)"
-            ) from None
-        if dates and date <= dates[-1]:
-            raise ValueError(f"{where}: {date} does not come after the row above ({dates[-1]})")
-        dates.append(date)
-        values.append(
-            [_cell(cells[c], f"{name} row {line}, column {c}", c not in OPTIONAL) for c in numeric]
-        )
-    frame = pd.DataFrame(values, columns=numeric, index=pd.DatetimeIndex(dates, name="period"))
-    lines = [line for line, _ in rows]
-    pairs = [("members", "cases")] + [(f"members_{c[6:]}", c) for c in bands if c[0] == "c"]
-    for members_column, cases_column in pairs:
-        _check_cases_below_members(frame, members_column, cases_column, name, lines)
-    frame.attrs["source"] = name
-    return frame
-
-
-def _check_cases_below_members(
-    frame: pd.DataFrame, members_column: str, cases_column: str, name: str, lines: list[int]
-) -> None:
-    """Refuse a row whose cases are not fewer than its members (a claimant is a member, and
-    the hazard of a whole pool falling ill in half a month is beyond any table)."""
-    members, cases = frame[members_column].to_numpy(), frame[cases_column].to_numpy()
-    bad = np.flatnonzero((cases > 0) & (cases >= members))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"{name} row {lines[i]}, column {cases_column}: {cases[i]:g} cases among "
-            f"{members[i]:g} members ({members_column}); cases must be fewer than members"
-        )
-
-
-def _check_frame(data: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in ("members", "cases") if c not in data]
-    if missing:
-        raise ValueError(f"data: column(s) {', '.join(missing)} missing")
-    if not isinstance(data.index, pd.DatetimeIndex) or not data.index.is_monotonic_increasing:
-        raise ValueError("data: the index must be increasing period dates")
-    numbers = data.select_dtypes("number")
-    if (numbers < 0).any().any():
-        raise ValueError("data: counts and amounts must be >= 0")
-    return data.astype(float)
 
 
 # --------------------------------------------------------------------------- model
@@ -357,174 +210,10 @@ def _k_from_hazard(h: float, mix: np.ndarray, q: np.ndarray) -> float:
     if not math.isfinite(h):
         return math.inf
     k_max = 1.0 / q[mix > 0].max()
-    hi = min(2 * h * 24 / float((mix * q).sum()), k_max)
+    hi = min(2 * h * PERIODS_PER_YEAR / float((mix * q).sum()), k_max)
     while mean_hazard(hi, mix, q) < h:
         hi = min(2 * hi, k_max * (1 - 1e-15))
     return float(optimize.brentq(lambda k: mean_hazard(k, mix, q) - h, 0.0, hi, xtol=1e-14))
-
-
-def _nll(c: np.ndarray, eta: np.ndarray, r: float) -> float:
-    """Negative log-likelihood without the constant sum(log c!), at linear predictor ``eta``.
-
-    Poisson when ``r`` is inf, else negative binomial with size ``r`` (alpha = 1 / r).
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        mu = np.exp(eta)
-        if math.isinf(r):
-            value = float(np.sum(mu - c * eta))
-        else:
-            # log Gamma(c + r) - log Gamma(r), accurate for large r
-            cp = np.maximum(c, 1.0)
-            ratio = np.where(c > 0, special.gammaln(cp) - special.betaln(cp, r), 0.0)
-            value = -float(np.sum(ratio - r * np.log1p(mu / r) + c * (eta - np.log(r + mu))))
-    return value if math.isfinite(value) else math.inf
-
-
-def _newton(
-    c: np.ndarray,
-    offset: np.ndarray,
-    x: np.ndarray,
-    r: float,
-    params: list[float | None],
-    start: np.ndarray,
-) -> tuple[float, np.ndarray]:
-    """Minimise ``_nll`` over theta and beta where ``params`` holds None.
-
-    The mean is ``exp(offset + theta + beta x)``. The likelihood is concave in (theta,
-    beta) at a fixed ``r``, so Newton's method with step halving converges.
-    """
-    free = [i for i, v in enumerate(params) if v is None]
-    p = np.array([start[i] if v is None else v for i, v in enumerate(params)], dtype=float)
-
-    def value(p: np.ndarray) -> float:
-        return _nll(c, offset + p[0] + p[1] * x, r)
-
-    current = value(p)
-    for _ in range(200):
-        if not free:
-            break
-        with np.errstate(over="ignore"):
-            mu = np.exp(offset + p[0] + p[1] * x)
-        if math.isinf(r):
-            d, w = mu - c, mu
-        else:  # r (mu - c) / (r + mu) and r mu (r + c) / (r + mu)^2, without overflow
-            share = 1.0 / (1.0 + r / mu)  # mu / (r + mu), 1 when mu overflows
-            d = r * (share - c / (r + mu))
-            w = (r + c) * share * (r / (r + mu))
-        cols = [np.ones_like(x), x]
-        g = np.array([(cols[i] * d).sum() for i in free])
-        h = np.array([[(cols[i] * cols[j] * w).sum() for j in free] for i in free])
-        if not np.all(np.isfinite(g)) or not np.all(np.isfinite(h)) or not h[0, 0] > 0:
-            break  # the likelihood is flat or out of range here: keep the best point so far
-        if len(free) == 1:
-            step = g / h[0]
-        else:
-            det = h[0, 0] * h[1, 1] - h[0, 1] ** 2
-            if not det > 0:
-                raise ValueError("the trend cannot be fitted: the periods have no spread")
-            step = (
-                np.array([h[1, 1] * g[0] - h[0, 1] * g[1], h[0, 0] * g[1] - h[0, 1] * g[0]]) / det
-            )
-        t = 1.0
-        while t > 1e-12:
-            trial = p.copy()
-            trial[free] -= t * step
-            new = value(trial)
-            if new <= current:
-                break
-            t /= 2
-        else:
-            break
-        p, current = trial, new
-        if np.abs(t * step).max() < 1e-11:
-            break
-    return current, p
-
-
-_GAMMA_BOUNDS = (-20.0, 5.0)
-
-
-def _fit(
-    c: np.ndarray,
-    offset: np.ndarray,
-    x: np.ndarray,
-    *,
-    trend: bool,
-    nb: bool,
-    start: np.ndarray,
-    fixed: dict[int, float] | None = None,
-) -> tuple[float, np.ndarray]:
-    """Maximum likelihood over the free parameters (theta, beta, log alpha).
-
-    beta is 0 without ``trend``, log alpha unused without ``nb``; ``fixed`` holds theta
-    (0) or beta (1) at a value. Returns the minimum of ``_nll`` and the parameters.
-    """
-    fixed = fixed or {}
-    params = [fixed.get(0), fixed.get(1, None if trend else 0.0)]
-
-    def at(gamma: float) -> tuple[float, np.ndarray]:
-        r = math.exp(-gamma) if nb else math.inf
-        return _newton(c, offset, x, r, params, start)
-
-    if not nb:
-        value, p = at(0.0)
-        return value, np.array([p[0], p[1], start[2]])
-    res = optimize.minimize_scalar(
-        lambda g: at(g)[0], bounds=_GAMMA_BOUNDS, method="bounded", options={"xatol": 1e-7}
-    )
-    value, p = at(float(res.x))
-    return value, np.array([p[0], p[1], float(res.x)])
-
-
-def _interval(
-    profile: Callable[[float], float], theta_hat: float, nll_hat: float, crit: float, step: float
-) -> tuple[float, float]:
-    """Profile likelihood interval in theta: where 2 (nll(theta) - nll_hat) = crit."""
-
-    def excess(t: float) -> float:
-        return 2 * (profile(t) - nll_hat) - crit
-
-    bounds = []
-    for sign in (-1.0, 1.0):
-        inner, outer = theta_hat, theta_hat + sign * step
-        for _ in range(60):
-            if excess(outer) > 0:
-                break
-            inner, outer = outer, theta_hat + 2 * (outer - theta_hat)
-        else:
-            bounds.append(sign * math.inf)
-            continue
-        bounds.append(float(optimize.brentq(excess, inner, outer, xtol=1e-10, rtol=1e-12)))
-    return bounds[0], bounds[1]
-
-
-def _profile_fit(
-    c: np.ndarray,
-    offset: np.ndarray,
-    x: np.ndarray,
-    *,
-    trend: bool,
-    nb: bool,
-    level: float,
-    which: int = 0,
-) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """The maximum likelihood parameters, the minimum, and the profile likelihood interval
-    of parameter ``which`` (0: theta, 1: beta)."""
-    crit = float(stats.chi2.ppf(level, 1))
-    total = float(c.sum())
-    if total == 0:
-        # no cases: theta -> -inf; with neither trend nor dispersion the bound is explicit
-        upper = math.log(crit / 2 / float(np.exp(offset).sum()))
-        return np.array([-math.inf, 0.0, _GAMMA_BOUNDS[0]]), 0.0, (-math.inf, upper)
-    start = np.array([math.log(total / float(np.exp(offset).sum())), 0.0, math.log(0.01)])
-    nll_hat, params = _fit(c, offset, x, trend=trend, nb=nb, start=start)
-
-    def profile(value: float) -> float:
-        return _fit(c, offset, x, trend=trend, nb=nb, start=params, fixed={which: value})[0]
-
-    step = 1 / math.sqrt(total) / (1.0 if which == 0 else max(float(x.std()), 1e-3))
-    bounds = _interval(profile, float(params[which]), nll_hat, crit, step)
-    return params, nll_hat, bounds
 
 
 def _estimate(
@@ -545,6 +234,84 @@ def _mean_paid(data: pd.DataFrame, level: float) -> Estimate | None:
     se = math.sqrt(n / (n - 1) * float((resid**2).sum())) / cases
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * se
     return Estimate(ratio, ratio - half, ratio + half)
+
+
+def _check_mix(
+    mix: np.ndarray | None, plan: str, tier: str, q: np.ndarray, table: str
+) -> np.ndarray:
+    """The mix as weights summing to 1 (the plan's default when None)."""
+    mix = np.asarray(default_mix(plan, tier) if mix is None else mix, dtype=float)
+    if mix.shape != q.shape:
+        problem = f"shape {mix.shape}"
+    elif not (np.isfinite(mix).all() and (mix >= 0).all()):
+        problem = "a negative or non-finite weight"
+    elif mix.sum() <= 0:
+        problem = f"sum {mix.sum():g}"
+    else:
+        problem = ""
+    if problem:
+        raise InputError(
+            f"mix must be an array [2, {AGES.size}] of weights >= 0, not all 0; got {problem}"
+        )
+    mix = mix / mix.sum()
+    if mean_hazard(1.0, mix, q) == 0:
+        raise InputError(f"table {table!r} gives no incidence at the ages of the mix")
+    return mix
+
+
+def _observations(data: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The checked observations and the name of their source."""
+    if isinstance(data, pd.DataFrame):
+        return check_frame(data), str(data.attrs.get("source", "data"))
+    return read_observations(data), Path(data).name
+
+
+def _bands(
+    frame: pd.DataFrame,
+    source: str,
+    mix: np.ndarray,
+    q: np.ndarray,
+    beta: float,
+    x: np.ndarray,
+    level: float,
+) -> dict[tuple[int, int], Estimate]:
+    """One multiplier per age band of the data (``cases_LO_HI`` with ``members_LO_HI``), the
+    overall trend ``beta`` held fixed."""
+    bands = {}
+    for column in frame.columns:
+        match = BAND_COLUMN.fullmatch(column)
+        if not match or match.group(1) != "cases":
+            continue
+        lo, hi = int(match.group(2)), int(match.group(3))
+        band_mix = mix * ((AGES >= lo) & (AGES <= hi))
+        if band_mix.sum() == 0:
+            raise InputError(
+                f"{source} column {column}: the mix has no members "
+                f"aged {lo}-{hi}; a band needs members of the plan's ages"
+            )
+        pair = frame[[f"members_{lo}_{hi}", column]].to_numpy()
+        ok = ~np.isnan(pair).any(axis=1) & (pair[:, 0] > 0)
+        if not ok.any():
+            continue
+        offset = np.log(pair[ok, 0]) + beta * x[ok]
+        bp, _, bb = profile_fit(pair[ok, 1], offset, x[ok], trend=False, nb=False, level=level)
+        bands[(lo, hi)] = _estimate(float(bp[0]), bb, band_mix / band_mix.sum(), q)
+    return bands
+
+
+def _costs(
+    frame: pd.DataFrame, preset: Plan, tier: str, mix: np.ndarray, q: np.ndarray, k: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cases' age distribution under the mix at ``k``, the cost with fees of a case by
+    age and the cost per member and case of every period under the per-case cap."""
+    with np.errstate(invalid="ignore"):  # ages nobody has, with certain illness: 0 * inf
+        by_age = np.where(mix > 0, mix * hazard(q * k), 0.0).sum(axis=0)
+    by_age = by_age / by_age.sum()
+    cost = preset.case_cost_by_age(tier)
+    members = frame["members"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_case = (by_age * np.minimum(cost / members[:, None], preset.cap_per_case)).sum(1)
+    return by_age, cost, per_case
 
 
 def calibrate(
@@ -573,7 +340,7 @@ def calibrate(
         Also fit ``beta``, the trend per year; ``k`` is then the multiplier at the first
         period.
     level : float
-        Confidence level of the intervals.
+        Confidence level of the intervals, between 0 and 1.
     mix : numpy.ndarray, optional
         The members' age/sex mix ``[2, 106]`` (men first), fixed over time; by default
         ``default_mix(plan, tier)``.
@@ -584,6 +351,12 @@ def calibrate(
         Estimates with profile likelihood intervals, the dispersion test and the
         per-period fit.
 
+    Raises
+    ------
+    InputError
+        For a bad file or frame, an unknown plan, tier or table, a level outside (0, 1), a
+        bad mix, or data that carry no fit (no cases; a trend from one period).
+
     Examples
     --------
     >>> dates = pd.date_range("2020-01-01", periods=24, freq="SMS")
@@ -591,96 +364,42 @@ def calibrate(
     >>> cal = calibrate(df, "xianghubao")
     >>> cal.k.low < cal.k.value < cal.k.high, cal.overdispersed
     (True, False)
+    >>> calibrate(df, "xianghubao", level=95)
+    Traceback (most recent call last):
+    ...
+    engine.errors.InputError: level must be between 0 and 1, got 95
     """
     if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
+        raise InputError(f"level must be between 0 and 1, got {level}")
     preset = get_plan(plan)
     tier = tier if tier is not None else next(iter(preset.tiers))
     preset.tier(tier)
     q = incidence_by_sex(table)
-    if isinstance(data, pd.DataFrame):
-        source = str(data.attrs.get("source", "data"))
-        frame = _check_frame(data)
-    else:
-        frame = read_observations(data)
-        source = Path(data).name
-    if mix is None:
-        mix = default_mix(plan, tier)
-    mix = np.asarray(mix, dtype=float)
-    if mix.shape != q.shape or (mix < 0).any() or mix.sum() <= 0:
-        raise ValueError(f"mix must be an array [2, {AGES.size}] of weights >= 0, not all 0")
-    mix = mix / mix.sum()
-    if mean_hazard(1.0, mix, q) == 0:
-        raise ValueError(f"table {table} gives no incidence at the ages of the mix")
-
+    frame, source = _observations(data)
+    mix = _check_mix(mix, plan, tier, q, table)
     x = ((frame.index - frame.index[0]).days / _DAYS_PER_YEAR).to_numpy(dtype=float)
-    used = frame[["members", "cases"]].notna().all(axis=1).to_numpy() & (
-        frame["members"].to_numpy() > 0
-    )
-    c, m, xu = frame["cases"].to_numpy()[used], frame["members"].to_numpy()[used], x[used]
+    members = frame["members"].to_numpy()
+    used = frame[["members", "cases"]].notna().all(axis=1).to_numpy() & (members > 0)
+    c, m, xu = frame["cases"].to_numpy()[used], members[used], x[used]
     if c.sum() == 0:
-        raise ValueError(f"{source}: no period has both members and a positive count of cases")
+        raise InputError(f"{source}: no period has both members and a positive count of cases")
     if trend and np.unique(xu).size < 2:
-        raise ValueError(f"{source}: a trend needs at least 2 periods with members and cases")
-
-    params, nll_hat, bounds = _profile_fit(c, np.log(m), xu, trend=trend, nb=False, level=level)
+        raise InputError(f"{source}: a trend needs at least 2 periods with members and cases")
+    params, nll_hat, bounds = profile_fit(c, np.log(m), xu, trend=trend, nb=False, level=level)
     theta, beta = float(params[0]), float(params[1])
     k = _estimate(theta, bounds, mix, q)
     trend_estimate = None
     if trend:
-        _, _, beta_bounds = _profile_fit(
-            c, np.log(m), xu, trend=True, nb=False, level=level, which=1
-        )
-        trend_estimate = Estimate(beta, *beta_bounds)
-
-    h_hat = math.exp(theta)
-    fitted = frame["members"].to_numpy() * h_hat * np.exp(beta * x)
-    mu = fitted[used]
-    pearson = float(((c - mu) ** 2 / mu).sum())
-    df = int(used.sum()) - (2 if trend else 1)
-    p_value = float(stats.chi2.sf(pearson, df)) if df > 0 else math.nan
-    overdispersed = df > 0 and p_value < DISPERSION_ALPHA
-
+        fit = profile_fit(c, np.log(m), xu, trend=True, nb=False, level=level, which=1)
+        trend_estimate = Estimate(beta, *fit[2])
+    fitted = members * math.exp(theta) * np.exp(beta * x)
+    test = dispersion_test(c, fitted[used], 2 if trend else 1)
     nb_k = nb_alpha = None
-    if overdispersed:
-        nb_params, _, nb_bounds = _profile_fit(c, np.log(m), xu, trend=trend, nb=True, level=level)
+    if test.overdispersed:
+        nb_params, _, nb_bounds = profile_fit(c, np.log(m), xu, trend=trend, nb=True, level=level)
         nb_k = _estimate(float(nb_params[0]), nb_bounds, mix, q)
         nb_alpha = math.exp(float(nb_params[2]))
-
-    bands = {}
-    for column in frame.columns:
-        match = _BAND.fullmatch(column)
-        if not match or match.group(1) != "cases":
-            continue
-        lo, hi = int(match.group(2)), int(match.group(3))
-        band_mix = mix * ((AGES >= lo) & (AGES <= hi))
-        if band_mix.sum() == 0:
-            raise ValueError(f"{source} column {column}: the mix has no members aged {lo}-{hi}")
-        band_mix = band_mix / band_mix.sum()
-        pair = frame[[f"members_{lo}_{hi}", column]].to_numpy()
-        ok = ~np.isnan(pair).any(axis=1) & (pair[:, 0] > 0)
-        if not ok.any():
-            continue
-        bp, _, bb = _profile_fit(
-            pair[ok, 1],
-            np.log(pair[ok, 0]) + beta * x[ok],
-            x[ok],
-            trend=False,
-            nb=False,
-            level=level,
-        )
-        bands[(lo, hi)] = _estimate(float(bp[0]), bb, band_mix, q)
-
-    # cases by age under the mix at the fitted k, and what they cost
-    with np.errstate(invalid="ignore"):  # ages nobody has, with certain illness: 0 * inf
-        by_age = np.where(mix > 0, mix * hazard(q * k.value), 0.0).sum(axis=0)
-    by_age = by_age / by_age.sum()
-    cost = preset.case_cost_by_age(tier)
-    members_all = frame["members"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_case = (by_age * np.minimum(cost / members_all[:, None], preset.cap_per_case)).sum(1)
-    fitted_share = np.minimum(fitted * per_case, preset.cap_per_period)
-
+    by_age, cost, per_case = _costs(frame, preset, tier, mix, q, k.value)
     return Calibration(
         plan=plan,
         tier=tier,
@@ -689,22 +408,22 @@ def calibrate(
         source=source,
         k=k,
         trend=trend_estimate,
-        bands=bands,
+        bands=_bands(frame, source, mix, q, beta, x, level),
         mean_paid=_mean_paid(frame, level) if "paid" in frame else None,
         plan_benefit=float((by_age * preset.benefit_by_age(tier)).sum()),
         plan_case_cost=float((by_age * cost).sum()),
         loglik=-nll_hat - float(special.gammaln(c + 1).sum()),
         periods_used=int(used.sum()),
-        pearson=pearson,
-        df=df,
-        dispersion=pearson / df if df > 0 else math.nan,
-        p_value=p_value,
-        overdispersed=bool(overdispersed),
+        pearson=test.pearson,
+        df=test.df,
+        dispersion=test.ratio,
+        p_value=test.p_value,
+        overdispersed=test.overdispersed,
         nb_k=nb_k,
         nb_alpha=nb_alpha,
         data=frame,
         fitted=fitted,
-        fitted_share=fitted_share,
+        fitted_share=np.minimum(fitted * per_case, preset.cap_per_period),
         mix=mix,
     )
 
@@ -743,8 +462,14 @@ def write_scenario(
 
     Examples
     --------
-    >>> write_scenario(cal, "calibrated.toml")  # doctest: +SKIP
-    PosixPath('calibrated.toml')
+    >>> dates = pd.date_range("2020-01-01", periods=24, freq="SMS")
+    >>> data = pd.DataFrame({"members": 10**6, "cases": [50, 40] * 12}, index=dates)
+    >>> cal = calibrate(data, "xianghubao")
+    >>> import tempfile
+    >>> out = write_scenario(cal, Path(tempfile.mkdtemp()) / "calibrated.toml")
+    >>> s = load_scenario(out)
+    >>> s.population.members, str(s.run.start), round(s.incidence.multiplier, 4)
+    (1000000, '2021-01-01', 0.4929)
     """
     path = Path(path)
     if base is None:
@@ -785,9 +510,12 @@ def report(cal: Calibration, rows: int = 12) -> str:
 
     Examples
     --------
-    >>> print(report(cal))  # doctest: +SKIP
+    >>> dates = pd.date_range("2020-01-01", periods=24, freq="SMS")
+    >>> data = pd.DataFrame({"members": 10**6, "cases": [50, 40] * 12}, index=dates)
+    >>> cal = calibrate(data, "xianghubao")
+    >>> print(report(cal).splitlines()[2])
+    incidence multiplier k   0.4929   95% interval 0.4641 - 0.5228 (Poisson, profile likelihood)
     """
-    from engine.cli.table import table as _table
 
     plan = get_plan(cal.plan)
     pct = f"{cal.level:.0%}"
@@ -835,24 +563,27 @@ def report(cal: Calibration, rows: int = 12) -> str:
             f"negative binomial (NB2)  k = {cal.nb_k.value:.4f}   {pct} interval "
             f"{cal.nb_k.low:.4f} - {cal.nb_k.high:.4f}, alpha = {cal.nb_alpha:.3g}"
         )
+    lines += ["", *_fit_table(frame, rows)]
+    return "\n".join(lines)
+
+
+def _fit_table(frame: pd.DataFrame, rows: int) -> list[str]:
+    """The last ``rows`` periods, observed against fitted, with a line saying which."""
+    from engine.cli.table import table as _table
+
+    def cell(value: float, spec: str) -> str:
+        return "-" if np.isnan(value) else format(value, spec)
+
     shown = frame.tail(rows)
     table_rows = []
     for date, (_, r) in zip(shown.index, shown.iterrows(), strict=True):
-        row = [
-            str(date.date()),
-            "-" if np.isnan(r["members"]) else f"{r['members']:,.0f}",
-            "-" if np.isnan(r["cases"]) else f"{r['cases']:,.0f}",
-            "-" if np.isnan(r["fitted_cases"]) else f"{r['fitted_cases']:,.1f}",
-        ]
+        row = [str(date.date()), cell(r["members"], ",.0f"), cell(r["cases"], ",.0f")]
+        row.append(cell(r["fitted_cases"], ",.1f"))
         if "share" in shown:
-            row += [
-                "-" if np.isnan(r["share"]) else f"{r['share']:.4f}",
-                "-" if np.isnan(r["fitted_share"]) else f"{r['fitted_share']:.4f}",
-            ]
+            row += [cell(r["share"], ".4f"), cell(r["fitted_share"], ".4f")]
         table_rows.append(row)
     header = ["period", "members", "cases", "fitted"]
     if "share" in shown:
         header += ["share", "fitted share"]
     which = f"last {len(shown)} of {len(frame)} periods" if len(shown) < len(frame) else "all"
-    lines += ["", f"observed and fitted ({which}):", _table(table_rows, header)]
-    return "\n".join(lines)
+    return [f"observed and fitted ({which}):", _table(table_rows, header)]

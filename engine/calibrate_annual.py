@@ -33,7 +33,7 @@ import tomli_w
 from scipy import special, stats
 
 from engine.annual_data import Annual
-from engine.calibrate import Estimate, _interval
+from engine.errors import InputError
 from engine.exposure import (
     Exposure,
     Membership,
@@ -41,6 +41,7 @@ from engine.exposure import (
     membership_from_path,
     membership_from_scenario,
 )
+from engine.likelihood import Estimate, dispersion_test, profile_interval
 from engine.plans import PERIODS_PER_YEAR
 from engine.scenario import Incidence, Run, Scenario, load_scenario, scenario_from_dict
 from engine.tables import AGES
@@ -48,10 +49,6 @@ from engine.tables import AGES
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-DISPERSION_ALPHA = 0.05
-"""Significance level of the Pearson over-dispersion test."""
-
 
 # --------------------------------------------------------------------------- fit
 
@@ -249,7 +246,7 @@ def _intervals(
             return _score(model, c, start, {i: v})[0]
 
         step = math.sqrt(max(cov[i, i], 1e-12)) * math.sqrt(crit)
-        out[name] = _interval(profile, float(p_hat[i]), nll_hat, crit, step)
+        out[name] = profile_interval(profile, float(p_hat[i]), nll_hat, crit, step)
     return out
 
 
@@ -298,14 +295,10 @@ def calibrate_annual(
     (0, True)
     """
     if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
+        raise InputError(f"level must be between 0 and 1, got {level}")
     rows = data.rows
     if membership is None:
-        if data.milestones is not None:
-            until = pd.Timestamp(int(rows.index.max()) + 1, 1, 1)
-            membership = membership_from_path(data.milestones.index, data.milestones, until)
-        else:
-            membership = membership_from_scenario(scenario)
+        membership = _membership(data, scenario)
     held = tuple(getattr(scenario.incidence, "duration_factors", ()) or (1.0,))
     log_f = np.log(np.ones(policy_years + 1) if policy_years else np.asarray(held, float))
     fixed_trend = 0.0 if trend else float(getattr(scenario.incidence, "trend_per_year", 0.0))
@@ -316,29 +309,21 @@ def calibrate_annual(
     model = _Model(exp, years, trend, log_f, policy_years, math.log1p(fixed_trend))
     _check_identifiable(model, c, data.source)
     start = np.zeros(len(model.names()))
-    start[0] = -30.0  # where h(x) = x / 24 to double precision
+    start[0] = -30.0  # where h(x) = x / PERIODS_PER_YEAR to double precision
     start[0] = math.log(c.sum() / model.mean(start)[0].sum()) - 30.0
     nll_hat, p_hat = _score(model, c, start)
     crit = float(stats.chi2.ppf(level, 1))
     bounds = _intervals(model, c, p_hat, nll_hat, crit)
     mu = model.mean(p_hat)[0]
-    df = c.size - p_hat.size
-    pearson = float(((c - mu) ** 2 / mu).sum())
+    test = dispersion_test(c, mu, p_hat.size)
     with np.errstate(divide="ignore", invalid="ignore"):
         deviance = float(2 * np.sum(np.where(c > 0, c * np.log(c / mu), 0.0) - (c - mu)))
-    p_value = float(stats.chi2.sf(pearson, df)) if df > 0 else math.nan
-    overdispersed = bool(df > 0 and p_value < DISPERSION_ALPHA)
-    estimates = {
-        name: Estimate(*(_transform(name, v) for v in (p_hat[i], *bounds[name])))
-        for i, name in enumerate(model.names())
-    }
+    estimates = _estimates(model, p_hat, bounds)
     quasi = None
-    if overdispersed:
-        wide = _intervals(model, c, p_hat, nll_hat, crit * pearson / df)
-        quasi = {
-            name: Estimate(*(_transform(name, v) for v in (p_hat[i], *wide[name])))
-            for i, name in enumerate(model.names())
-        }
+    if test.overdispersed:
+        quasi = _estimates(
+            model, p_hat, _intervals(model, c, p_hat, nll_hat, crit * test.pearson / test.df)
+        )
     z = float(stats.norm.ppf(0.5 + level / 2))
     factors: list[Estimate | float] = [math.exp(v) for v in log_f]
     for j in range(policy_years):
@@ -353,15 +338,33 @@ def calibrate_annual(
         duration_factors=tuple(factors),
         sd_log={name: (lo - hi) / (-2 * z) for name, (lo, hi) in bounds.items()},
         loglik=-nll_hat - float(special.gammaln(c + 1).sum()),
-        pearson=pearson,
+        pearson=test.pearson,
         deviance=deviance,
-        df=df,
-        dispersion=pearson / df if df > 0 else math.nan,
-        p_value=p_value,
-        overdispersed=overdispersed,
+        df=test.df,
+        dispersion=test.ratio,
+        p_value=test.p_value,
+        overdispersed=test.overdispersed,
         quasi=quasi,
         years=_by_year(model, p_hat, rows, scenario),
     )
+
+
+def _membership(data: Annual, scenario: Scenario) -> Membership:
+    """The data's milestones to the end of their last year, else the scenario's growth."""
+    if data.milestones is None:
+        return membership_from_scenario(scenario)
+    until = pd.Timestamp(int(data.rows.index.max()) + 1, 1, 1)
+    return membership_from_path(data.milestones.index, data.milestones, until)
+
+
+def _estimates(
+    model: _Model, p_hat: np.ndarray, bounds: dict[str, tuple[float, float]]
+) -> dict[str, Estimate]:
+    """Each parameter with its interval, back from its log scale."""
+    return {
+        name: Estimate(*(_transform(name, v) for v in (p_hat[i], *bounds[name])))
+        for i, name in enumerate(model.names())
+    }
 
 
 def _check_covered(exp: Exposure, membership: Membership, years: np.ndarray, source: str) -> None:
@@ -375,7 +378,7 @@ def _check_covered(exp: Exposure, membership: Membership, years: np.ndarray, sou
     last = exp.year[-1] if after.year > exp.year[-1] else exp.year[-1] - 1
     outside = years[(years < first) | (years > last)]
     if outside.size:
-        raise ValueError(
+        raise InputError(
             f"{source}: year {outside[0]} is outside the membership history "
             f"({exp.dates[0].date()} to {exp.dates[-1].date()})"
         )
@@ -385,26 +388,26 @@ def _check_identifiable(model: _Model, c: np.ndarray, source: str) -> None:
     """Refuse fits the data cannot carry, with the reason."""
     names = model.names()
     if c.sum() == 0:
-        raise ValueError(f"{source}: no year has a positive count of cases")
+        raise InputError(f"{source}: no year has a positive count of cases")
     if len(names) > c.size:
-        raise ValueError(
+        raise InputError(
             f"{source}: {len(names)} parameters ({', '.join(names)}) cannot be fitted to "
             f"{c.size} year(s); fit fewer (trend, policy_years)"
         )
     exposed = model.exp.weights[model.in_rows].sum(axis=(0, 2))
     for j in range(model.fitted):
         if exposed[j] <= 0:
-            raise ValueError(
+            raise InputError(
                 f"{source}: policy year {j} has no eligible members in the years given, "
                 "so its duration factor cannot be fitted"
             )
     if exposed.sum() <= 0:
-        raise ValueError(f"{source}: no eligible members in the years given")
+        raise InputError(f"{source}: no eligible members in the years given")
     start = np.zeros(len(names))
     start[0] = -30.0
     jac = model.mean(start)[1]
     if np.linalg.matrix_rank(jac / np.abs(jac).max(axis=0), tol=1e-9) < len(names):
-        raise ValueError(
+        raise InputError(
             f"{source}: {', '.join(names)} cannot be told apart with these years "
             "(their exposures are proportional); fit fewer"
         )

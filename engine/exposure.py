@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from engine.errors import InputError
 from engine.plans import PERIODS_PER_YEAR
 from engine.scenario import Scenario
 from engine.simulate import initial_members, joiners_expected, prepare
@@ -111,13 +112,18 @@ def membership_from_path(
     when = pd.DatetimeIndex(pd.to_datetime(pd.Index(dates)))
     values = np.asarray(members, dtype=float)
     if when.size == 0 or when.size != values.size or (values < 0).any():
-        raise ValueError("membership: give one count >= 0 for each date, at least one")
+        raise InputError(
+            f"membership: give one count >= 0 for each date, at least one; got {values.size} "
+            f"count(s) for {when.size} date(s), smallest {values.min(initial=0):g}"
+        )
     if not when.is_monotonic_increasing or when.has_duplicates:
-        raise ValueError("membership: the dates must be increasing")
+        raise InputError(
+            f"membership: the dates must be increasing, got {[str(d.date()) for d in when]}"
+        )
     start = _grid_start(when[0])
     ends = pd.date_range(start, pd.Timestamp(until), freq="SMS")[1:]
     if ends.size == 0:
-        raise ValueError(f"membership: {until} is not after the first date {when[0].date()}")
+        raise InputError(f"membership: {until} is not after the first date {when[0].date()}")
     days = lambda d: (d - start).days.to_numpy(dtype=float)  # noqa: E731
     path = np.interp(days(ends), days(when), values)
     before = np.concatenate([[values[0]], path[:-1]])
@@ -168,8 +174,13 @@ def band_mix(bands: Mapping[str, float], male_share: float = 0.5) -> np.ndarray:
     """
     total = sum(bands.values())
     if not (math.isfinite(total) and total > 0):
-        raise ValueError(f"age bands: the shares sum to {total:g}, not a positive number")
-    ages = age_weights({band: share / total for band, share in bands.items()})
+        raise InputError(f"age bands: the shares sum to {total:g}, not a positive number")
+    try:
+        ages = age_weights({band: share / total for band, share in bands.items()})
+    except ValueError as exc:  # tables reports a bad band as ValueError: here it is input
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"age bands: {exc}") from None
     return np.array([male_share, 1 - male_share])[:, None] * ages
 
 
@@ -226,9 +237,13 @@ def exposure(
         joiner = prepare(scenario).join_weights[:, :, None] * np.array([1 - impaired, impaired])
     else:
         inside = (AGES >= plan.min_age) & (AGES <= plan.max_age)
-        m = np.asarray(mix, dtype=float) * inside
-        if m.shape != (2, AGES.size) or (m < 0).any() or m.sum() <= 0:
-            raise ValueError(f"mix: an array [2, {AGES.size}] of weights >= 0 at the plan's ages")
+        m = np.asarray(mix, dtype=float)
+        m = m * inside if m.shape == (2, AGES.size) else m
+        if m.shape != (2, AGES.size) or not (m >= 0).all() or m.sum() <= 0:
+            raise InputError(
+                f"mix: an array [2, {AGES.size}] of weights >= 0 at the plan's ages, not all 0; "
+                f"got shape {m.shape}, sum {m.sum():g}"
+            )
         start = (m / m.sum())[:, :, None] * np.array(
             [1 - scenario.population.impaired_share, scenario.population.impaired_share]
         )
@@ -239,7 +254,7 @@ def exposure(
     )
     counts0 = np.concatenate([[membership.seasoned], membership.waiting, np.zeros(t_all)])
     is_start = np.arange(join_period.size) <= membership.waiting.size
-    anniversaries = np.concatenate([[0], np.cumsum((np.arange(t_all) + 1) % 24 == 0)])
+    anniversaries = np.concatenate([[0], np.cumsum((np.arange(t_all) + 1) % PERIODS_PER_YEAR == 0)])
     n_cells = 2 * AGES.size * 2
     weights = np.zeros((t_all, policy_years, n_cells))
     members = np.zeros((t_all, AGES.size))
@@ -249,7 +264,9 @@ def exposure(
     for t in range(t_all):
         since = t - join_period
         # policy year of each cohort, or policy_years for those still waiting
-        year = np.where(since >= wait, np.minimum(since // 24, policy_years - 1), policy_years)
+        year = np.where(
+            since >= wait, np.minimum(since // PERIODS_PER_YEAR, policy_years - 1), policy_years
+        )
         shift = anniversaries[t] - first_age_up
         for key in {(bool(a), int(b)) for a, b in zip(is_start, shift, strict=True)}:
             chosen = (is_start == key[0]) & (shift == key[1]) & (counts > 0)

@@ -19,6 +19,7 @@ from engine.calibrate import (
     write_scenario,
 )
 from engine.cli import main
+from engine.errors import InputError
 from engine.scenario import load_scenario
 from engine.simulate import initial_members, simulate
 from engine.tables import incidence_by_sex
@@ -87,7 +88,7 @@ def test_a_fixed_mix_can_be_given() -> None:
     cal = calibrate(data, "xianghubao", mix=mix)
     assert cal.k.low <= 0.8 <= cal.k.high
     assert cal.plan_benefit == 300_000
-    with pytest.raises(ValueError, match=r"mix must be an array \[2, 106\]"):
+    with pytest.raises(InputError, match=r"mix must be an array \[2, 106\]"):
         calibrate(data, "xianghubao", mix=np.ones(106))
 
 
@@ -284,7 +285,7 @@ BAD = [
 def test_malformed_files_name_the_row_and_column(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         calibrate(path, "xianghubao")
 
 
@@ -294,17 +295,17 @@ def test_a_wide_header_is_read_and_its_duplicates_found(tmp_path: Path) -> None:
     extra = [f"x{i}" for i in range(30_000)]
     path = tmp_path / "wide.csv"
     path.write_text(",".join(["period", "members", "cases", *extra]) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"wide\.csv: no data rows"):
+    with pytest.raises(InputError, match=r"wide\.csv: no data rows"):
         read_observations(path)
     path.write_text(",".join(["period", "members", "cases", *extra, "x7"]) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"wide\.csv row 1, column x7: appears more than once"):
+    with pytest.raises(InputError, match=r"wide\.csv row 1, column x7: appears more than once"):
         read_observations(path)
 
 
 def test_a_binary_file_is_not_a_csv(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff")
-    with pytest.raises(ValueError, match=r"bad\.csv: not a CSV text file"):
+    with pytest.raises(InputError, match=r"bad\.csv: not a CSV text file"):
         read_observations(path)
 
 
@@ -342,3 +343,56 @@ def test_plot_without_an_extension_is_written_as_png_under_the_name_it_reports(
     )
     assert f"wrote {tmp_path / 'f.png'}\n" in capsys.readouterr().out
     assert (tmp_path / "f.png").stat().st_size > 0 and not (tmp_path / "f").exists()
+
+
+# --------------------------------------------------------------------------- input errors
+
+_ONE_YEAR = pd.DataFrame({"members": 10**6, "cases": [50, 40] * 12}, index=DATES[:24])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"level": 1.0}, r"^level must be between 0 and 1, got 1\.0$"),
+        ({"level": -0.5}, r"^level must be between 0 and 1, got -0\.5$"),
+        ({"mix": np.ones(106)}, r"^mix must be an array \[2, 106\] .*got shape \(106,\)$"),
+        ({"mix": -np.ones((2, 106))}, r"^mix must be an array \[2, 106\] .*negative"),
+        ({"mix": np.zeros((2, 106))}, r"^mix must be an array \[2, 106\] .*got sum 0"),
+        ({"table": "ci99"}, r"ci99"),
+        ({"tier": "gold"}, r"no tier 'gold'"),
+        ({"trend": True, "data": _ONE_YEAR.iloc[:1]}, r"a trend needs at least 2 periods"),
+        ({"data": _ONE_YEAR.assign(cases=0)}, r"no period has both members and a positive"),
+        ({"data": _ONE_YEAR.assign(cases=10**6)}, r"^data period 2019-01-01, column cases: "),
+        ({"data": _ONE_YEAR.drop(columns="cases")}, r"^data: column\(s\) cases missing$"),
+        ({"data": _ONE_YEAR.assign(members=-1)}, r"^data: counts and amounts must be >= 0$"),
+    ],
+)
+def test_bad_arguments_raise_the_engines_own_one_line_error(
+    kwargs: dict[str, object], message: str
+) -> None:
+    """Each bad argument raises InputError itself, not a bare ValueError that the command
+    line would have to translate (a plain ValueError fails ``type(...) is``), on one line
+    naming the field and the value."""
+    data = kwargs.pop("data", _ONE_YEAR)
+    with pytest.raises(InputError, match=message) as caught:
+        calibrate(data, "xianghubao", **kwargs)  # type: ignore[arg-type]
+    assert issubclass(caught.type, InputError) and "\n" not in str(caught.value)
+
+
+def test_the_calibration_modules_raise_no_bare_value_error() -> None:
+    """The modules of both calibrations report bad input as InputError only: a ``raise
+    ValueError`` reaching the command line would be a traceback (it catches InputError)."""
+    root = Path(__file__).resolve().parents[1] / "engine"
+    names = ("calibrate", "calibrate_annual", "likelihood", "period_data", "annual_data")
+    for name in (*names, "exposure"):
+        text = (root / f"{name}.py").read_text(encoding="utf-8")
+        assert "raise ValueError" not in text, name
+
+
+def test_the_command_line_reports_a_bad_level_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = Path(__file__).resolve().parents[1] / "scenarios" / "calibration_sample.csv"
+    code = main(["calibrate", str(sample), "--plan", "xianghubao", "--level", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == "error: level must be between 0 and 1, got 2.0\n"

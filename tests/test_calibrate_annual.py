@@ -13,6 +13,7 @@ from scipy import special, stats
 
 from engine.annual_data import Annual, annual_from_published, read_annual
 from engine.calibrate_annual import calibrate_annual, report, write_annual_scenario
+from engine.errors import InputError
 from engine.exposure import (
     Membership,
     band_mix,
@@ -221,7 +222,7 @@ def test_a_table_by_year(tmp_path: Path) -> None:
 def test_bad_annual_files_name_the_row_and_column(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         read_annual(path)
 
 
@@ -229,14 +230,14 @@ def test_fits_the_data_cannot_carry_are_refused() -> None:
     s = plan_scenario()
     two = annual({2019: 500, 2020: 900})
     path = membership_from_path(["2019-01-01"], [5_000_000], until="2021-01-01")
-    with pytest.raises(ValueError, match=r"3 parameters \(multiplier, trend, duration_0\)"):
+    with pytest.raises(InputError, match=r"3 parameters \(multiplier, trend, duration_0\)"):
         calibrate_annual(two, s, path, trend=True, policy_years=1)
     # seasoned members only: nobody is in policy year 0, so its factor is not identified
-    with pytest.raises(ValueError, match="policy year 0 has no eligible members"):
+    with pytest.raises(InputError, match="policy year 0 has no eligible members"):
         calibrate_annual(two, s, path, policy_years=1)
-    with pytest.raises(ValueError, match="year 2021 is outside the membership history"):
+    with pytest.raises(InputError, match="year 2021 is outside the membership history"):
         calibrate_annual(annual({2020: 5, 2021: 5}), s, path)
-    with pytest.raises(ValueError, match="no year has a positive count of cases"):
+    with pytest.raises(InputError, match="no year has a positive count of cases"):
         calibrate_annual(annual({2020: 0}), s, path)
 
 
@@ -350,3 +351,21 @@ def test_cli_annual_needs_a_plan(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "--age-mix: '0-59:1' is not LO-HI=SHARE" in capsys.readouterr().err
     assert main(["calibrate", str(path), "--plan", "xianghubao", "--age-mix", "20-59=1"]) == 0
     assert "incidence multiplier" in capsys.readouterr().out
+
+
+def test_bad_arguments_of_the_annual_fit_raise_input_errors() -> None:
+    """A bad level, mix or membership raises InputError itself (not a ValueError the
+    command line would have to translate), one line naming the value."""
+    s = plan_scenario()
+    data = annual({2019: 500, 2020: 900})
+    path = membership_from_path(["2019-01-01"], [5_000_000], until="2021-01-01")
+    with pytest.raises(InputError, match=r"^level must be between 0 and 1, got 0$"):
+        calibrate_annual(data, s, path, level=0)
+    with pytest.raises(InputError, match=r"^mix: an array \[2, 106\] .*got shape \(3,\)"):
+        calibrate_annual(data, s, path, mix=np.ones(3))
+    with pytest.raises(InputError, match=r"^membership: the dates must be increasing, got"):
+        membership_from_path(["2020-01-01", "2019-01-01"], [1, 2], until="2021-01-01")
+    with pytest.raises(InputError, match=r"^membership: give one count >= 0 .* 1 count\(s\)"):
+        membership_from_path(["2020-01-01", "2020-02-01"], [1], until="2021-01-01")
+    with pytest.raises(InputError, match=r"^age bands: "):
+        band_mix({"0-200": 1.0})

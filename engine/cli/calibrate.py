@@ -132,19 +132,13 @@ def run(args: argparse.Namespace) -> None:
     from engine.annual_data import is_annual
     from engine.calibrate import calibrate, report, write_scenario
     from engine.cli import UsageError
-    from engine.errors import InputError
 
-    try:  # the calibration reports bad data as ValueError: it is the user's input here
-        if is_annual(args.data):
-            _run_annual(args)
-            return
-        if args.plan is None:
-            raise UsageError("by-period data need --plan (see `huzhu plans`)")
-        cal = calibrate(
-            args.data, args.plan, args.tier, table=args.table, trend=args.trend, level=args.level
-        )
-    except ValueError as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(str(exc)) from exc
+    if is_annual(args.data):
+        _run_annual(args)
+        return
+    if args.plan is None:
+        raise UsageError("by-period data need --plan (see `huzhu plans`)")
+    cal = calibrate(
+        args.data, args.plan, args.tier, table=args.table, trend=args.trend, level=args.level
+    )
     _outputs(args, report(cal), cal.plot, lambda out: write_scenario(cal, out))

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> None:
         kwargs["stat"] = args.stat
     if args.fields is not None:
         if args.kind != "heatmap":
-            raise ValueError("--fields applies to --kind heatmap only")
+            raise InputError("--fields applies to --kind heatmap only")
         kwargs["fields"] = tuple(args.fields)
     fig = plot(ds, args.kind, **kwargs)
     out = Path(args.out)
