@@ -11,40 +11,57 @@ import types
 from typing import TYPE_CHECKING, Any
 
 _HOME: dict[str, str] = {
+    # scenarios and plans
+    "InputError": "engine.errors",
     "PLANS": "engine.plans",
     "Plan": "engine.plans",
     "Scenario": "engine.scenario",
     "ScenarioError": "engine.scenario",
-    "age_mix": "engine.tables",
-    "closure_summary": "engine.results",
-    "compound_poisson": "engine.exact",
     "get_plan": "engine.plans",
-    "incidence": "engine.tables",
     "load_scenario": "engine.scenario",
-    "member_share": "engine.expected",
-    "open_result": "engine.io",
-    "pool_cost": "engine.expected",
-    "rerun": "engine.io",
-    "save": "engine.io",
     "scenario_from_dict": "engine.scenario",
+    # running
     "simulate": "engine.simulate",
+    "simulate_tail": "engine.tail",
+    "sweep": "engine.sweep",
+    # risk measures and policy
+    "capital": "engine.policy",
+    "closure_summary": "engine.results",
+    "control_variate": "engine.tail",
     "summary": "engine.results",
     "tail_components": "engine.results",
-    "to_netcdf": "engine.io",
+    "tail_estimates": "engine.tail",
+    # exact answers and fits
+    "calibrate": "engine.calibrate",
+    "compound_poisson": "engine.exact",
+    "member_share": "engine.expected",
+    "pool_cost": "engine.expected",
+    # results on disk, figures, reports
+    "open_result": "engine.io",
+    "plot": "engine.plotting",
+    "rerun": "engine.io",
+    "save": "engine.io",
+    "write_report": "engine.report",
 }
-"""Each public name and the module it lives in."""
+"""Each public name and the module it lives in: the entry points of the README."""
 
-__all__ = sorted(_HOME)
+__all__ = sorted([*_HOME, "__version__"])
 
 if TYPE_CHECKING:  # the names for type checkers and editors; at run time, __getattr__
+    from engine.calibrate import calibrate
+    from engine.errors import InputError
     from engine.exact import compound_poisson
     from engine.expected import member_share, pool_cost
-    from engine.io import open_result, rerun, save, to_netcdf
+    from engine.io import open_result, rerun, save
     from engine.plans import PLANS, Plan, get_plan
+    from engine.plotting import plot
+    from engine.policy import capital
+    from engine.report import write_report
     from engine.results import closure_summary, summary, tail_components
     from engine.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
     from engine.simulate import simulate
-    from engine.tables import age_mix, incidence
+    from engine.sweep import sweep
+    from engine.tail import control_variate, simulate_tail, tail_estimates
 
     __version__: str
 

@@ -525,20 +525,15 @@ def report(cal: Calibration, rows: int = 12) -> str:
         f"{cal.source}: {cal.periods_used} of {len(frame)} periods used, {cases:,.0f} cases; "
         f"plan {cal.plan} ({plan.name}), tier {cal.tier}, table {cal.table}",
         "",
-        f"incidence multiplier k   {cal.k.value:.4f}   {pct} interval "
-        f"{cal.k.low:.4f} - {cal.k.high:.4f} (Poisson, profile likelihood)",
+        cal.k.line("incidence multiplier k", cal.level) + " (Poisson, profile likelihood)",
     ]
     if cal.trend is not None:
-        t = cal.trend
         lines.append(
-            f"trend per year           {t.value:+.4f}   {pct} interval {t.low:+.4f} - "
-            f"{t.high:+.4f} (k is the multiplier at {frame.index[0].date()})"
+            cal.trend.line("trend per year", cal.level, "+.4f")
+            + f" (k is the multiplier at {frame.index[0].date()})"
         )
     for (lo, hi), e in cal.bands.items():
-        lines.append(
-            f"k at ages {lo}-{hi}".ljust(25) + f"{e.value:.4f}   {pct} interval "
-            f"{e.low:.4f} - {e.high:.4f}"
-        )
+        lines.append(e.line(f"k at ages {lo}-{hi}", cal.level))
     if cal.mean_paid is not None:
         e = cal.mean_paid
         lines.append(

@@ -461,26 +461,21 @@ def report(cal: AnnualCalibration) -> str:
     """
     from engine.cli.table import table as _table
 
-    pct = f"{cal.level:.0%}"
     lines = [
         f"{cal.source}: {len(cal.years)} year(s), {cal.years['cases'].sum():,.0f} cases; "
         f"membership from {cal.start.date()}",
         "",
-        f"incidence multiplier     {cal.multiplier.value:.4f}   {pct} interval "
-        f"{cal.multiplier.low:.4f} - {cal.multiplier.high:.4f} (Poisson, profile likelihood)",
+        cal.multiplier.line("incidence multiplier", cal.level) + " (Poisson, profile likelihood)",
     ]
     if cal.trend is not None:
-        t = cal.trend
-        lines.append(
-            f"trend per year           {t.value:+.4f}   {pct} interval {t.low:+.4f} - {t.high:+.4f}"
-        )
+        lines.append(cal.trend.line("trend per year", cal.level, "+.4f"))
     elif cal.fixed_trend:
         lines.append(f"trend per year           {cal.fixed_trend:+.4f}   held")
     for j, f in enumerate(cal.duration_factors):
         last = j == len(cal.duration_factors) - 1
         label = f"duration factor, year {j}{'+' if last else ''}".ljust(25)
         if isinstance(f, Estimate):
-            lines.append(f"{label}{f.value:.4f}   {pct} interval {f.low:.4f} - {f.high:.4f}")
+            lines.append(f.line(label, cal.level))
         else:
             lines.append(f"{label}{f:.4f}   held")
     if cal.df > 0:

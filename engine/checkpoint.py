@@ -17,18 +17,15 @@ import hashlib
 import io
 import json
 import os
-import secrets
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import PARTIAL, write_bytes
 from engine.errors import InputError
 from engine.results import engine_version
 from engine.scenario import Scenario
-
-PARTIAL = ".partial"
-"""Suffix of temporary files: ``.NAME.PID.TOKEN.partial``."""
 
 
 class CheckpointError(InputError):
@@ -57,7 +54,7 @@ class Checkpoint:
                         f"(different {', '.join(changed)}): use another directory or delete it"
                     )
             else:
-                _write_atomic(path, json.dumps(manifest, indent=1).encode())
+                write_bytes(path, json.dumps(manifest, indent=1).encode())
             _remove_stale_partials(self.directory)
         except (OSError, json.JSONDecodeError, RecursionError) as exc:
             raise CheckpointError(f"checkpoint {self.directory}: {exc}") from None
@@ -85,8 +82,8 @@ class Checkpoint:
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         content = buffer.getvalue()
-        _write_atomic(path, content)
-        _write_atomic(path.with_suffix(".json"), json.dumps(_entry(content)).encode())
+        write_bytes(path, content)
+        write_bytes(path.with_suffix(".json"), json.dumps(_entry(content)).encode())
 
     def done(self) -> int:
         """Number of completed chunks on disk."""
@@ -96,19 +93,6 @@ class Checkpoint:
 def _entry(content: bytes) -> dict[str, str]:
     """A chunk's manifest entry: its content hash and the engine version."""
     return {"sha256": hashlib.sha256(content).hexdigest(), "engine_version": engine_version()}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name unique to this process, flush to disk, rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{PARTIAL}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

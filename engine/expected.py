@@ -21,6 +21,7 @@ from engine.plans import PERIODS_PER_YEAR, Plan
 from engine.tables import incidence_by_sex
 
 SEXES = ("M", "F")
+"""The sexes in the order of every ``[sex, ...]`` array: men first."""
 
 
 def hazard(q: np.ndarray | float) -> np.ndarray:
@@ -28,6 +29,18 @@ def hazard(q: np.ndarray | float) -> np.ndarray:
     q = np.minimum(np.asarray(q, dtype=float), 1.0)
     with np.errstate(divide="ignore"):
         return -np.log1p(-q) / PERIODS_PER_YEAR
+
+
+def discount_factors(rate: float, periods: int) -> np.ndarray:
+    """The discount factor of each period's flows, ``(1 + rate) ** -((t + 1) / 24)``: a
+    period's amounts are valued at its end, at the yearly ``rate``.
+
+    Examples
+    --------
+    >>> discount_factors(0.03, 24)[[0, -1]].round(6).tolist()
+    [0.998769, 0.970874]
+    """
+    return (1.0 + rate) ** (-(np.arange(periods) + 1) / PERIODS_PER_YEAR)
 
 
 def _sex_index(sex: str) -> int:
@@ -57,7 +70,36 @@ def member_share(
     multiplier: float = 0.5,
     class_multiplier: float = 1.0,
 ) -> MemberShare:
-    """Expected share of one member when every member is like them.
+    """Expected share of one member when every member is like them, before caps.
+
+    Parameters
+    ----------
+    plan : Plan
+        A plan preset (``get_plan``).
+    tier : str
+        The plan's tier (``"standard"``, ...).
+    age : int
+        The member's age, 0 to 105 and within the plan's ages.
+    sex : str
+        ``"M"`` or ``"F"``.
+    table : str
+        Incidence definition, ``"ci25"`` or ``"ci6"``.
+    multiplier : float
+        The incidence multiplier ``k`` (>= 0).
+    class_multiplier : float
+        The risk class's multiplier ``m``.
+
+    Returns
+    -------
+    MemberShare
+        ``incidence`` (``q k m``, at most 1), ``case_cost`` (benefit with fees),
+        ``annual`` (``q k m cost``), ``per_period`` (the simulation's convention) and
+        ``fixed_fee_annual``, in yuan.
+
+    Raises
+    ------
+    InputError
+        For an age, sex or multiplier outside its range.
 
     Examples
     --------
@@ -110,7 +152,26 @@ def pool_cost(
 ) -> PoolCost:
     """Expected cost of a pool of eligible ``members[sex, age]`` (or ``[sex, age, class]``).
 
-    ``share`` is the expected per-period cost divided by the members, before caps.
+    Parameters
+    ----------
+    plan : Plan
+        A plan preset (``get_plan``).
+    tier : str
+        The plan's tier.
+    members : numpy.ndarray
+        Eligible members ``[sex, age]`` or ``[sex, age, class]`` (men first, ages 0-105).
+    table : str
+        Incidence definition, ``"ci25"`` or ``"ci6"``.
+    multiplier : float
+        The incidence multiplier ``k``.
+    class_multipliers : numpy.ndarray, optional
+        One multiplier per risk class (default: 1 for each).
+
+    Returns
+    -------
+    PoolCost
+        Expected claims and cost per period (the simulation's convention), ``share`` the
+        period's cost per member before caps, and the annual claims and cost.
 
     Examples
     --------

@@ -18,8 +18,6 @@ import math
 import os
 import shutil
 import sys
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import numpy as np
 import xarray as xr
 from pydantic import ValidationError
 
+from engine.atomic import write_atomic
 from engine.errors import InputError
 from engine.results import VARIABLES
 from engine.scenario import Scenario, scenario_from_dict
@@ -143,17 +142,6 @@ def check_replace(path: Path, *, force: bool = False) -> None:
         )
 
 
-def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def _write_netcdf(ds: xr.Dataset, target: Path) -> None:
     """Write netCDF-4 after checking the disk has room: HDF5 can crash the process when a
     write fails midway, so a full disk must be seen before it starts."""
@@ -172,39 +160,6 @@ def _write_zarr(ds: xr.Dataset, target: Path) -> None:
     ds.to_zarr(target, mode="w-", zarr_format=2, consolidated=True)
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp)`` on a temporary name next to ``path``, then rename it to ``path``.
-
-    A file replaces the target in one rename. A directory (Zarr) cannot replace a directory
-    in one step: the old one is moved aside first and removed after, or put back if the
-    rename fails. Whatever happens, no temporary is left behind.
-    """
-    tmp = _temporary(path)
-    old: Path | None = None
-    try:
-        try:
-            write(tmp)
-        except OSError as exc:  # name the file the user asked for, not the temporary
-            raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
-        if tmp.is_dir() and (path.exists() or path.is_symlink()):
-            old = _temporary(path)
-            os.replace(path, old)
-        try:
-            os.replace(tmp, path)
-        except BaseException as exc:
-            if old is not None:
-                os.replace(old, path)
-                old = None
-            if isinstance(exc, OSError):
-                raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
-            raise
-    finally:
-        _remove(tmp)
-        if old is not None:
-            _remove(old)
-    return path
-
-
 def _format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -218,10 +173,33 @@ def _format(path: Path) -> str:
 def save(ds: xr.Dataset, path: str | Path, *, force: bool = False) -> Path:
     """Write a result to ``path``: netCDF-4 for ``.nc``, Zarr for ``.zarr``, atomically.
 
-    Returns the path. The file opens with ``xarray.open_dataset`` (netCDF) or
-    ``xarray.open_zarr`` (Zarr) as well as with :func:`open_result`. An existing ``path``
-    is replaced only if it is a result this engine wrote, or with ``force``
-    (:func:`check_replace`).
+    The file opens with ``xarray.open_dataset`` (netCDF) or ``xarray.open_zarr`` (Zarr) as
+    well as with :func:`open_result`; it carries CF-1.10 attributes (:func:`cf_dataset`).
+    It is written to a temporary name and renamed, so a failed write leaves nothing under
+    ``path``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A result of ``simulate``, ``simulate_tail`` or ``sweep``.
+    path : str or Path
+        The file (``.nc``) or store (``.zarr``) to write.
+    force : bool
+        Replace an existing ``path`` that this engine did not write (a regular file or a
+        directory; never a link or a device). Without it only a result or report of this
+        engine is replaced (:func:`check_replace`).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        For an unknown suffix, or a ``path`` that may not be replaced.
+    OSError
+        When the disk is full or the folder cannot be written.
 
     Examples
     --------
@@ -239,7 +217,10 @@ def save(ds: xr.Dataset, path: str | Path, *, force: bool = False) -> Path:
 
 
 def to_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` to netCDF-4 atomically (a temporary name, then rename), any suffix."""
+    """Write ``ds`` to netCDF-4 atomically (a temporary name, then rename), any suffix.
+
+    :func:`save` is the entry point; this is its netCDF writer without the suffix and
+    replacement checks."""
     path = Path(path)
     data = cf_dataset(ds)
     return write_atomic(path, lambda tmp: _write_netcdf(data, tmp))
@@ -292,15 +273,40 @@ def _quiet_close() -> Any:
 def open_result(path: str | Path, *, lazy: bool = False) -> xr.Dataset:
     """Read a result saved by :func:`save` (netCDF or Zarr, told apart by their content).
 
-    The data are loaded into memory and the file closed unless ``lazy``. Periods are
-    decoded to ``datetime64[s]`` as ``simulate`` returns them. Anything that is not a
-    result raises ``ValueError("... is not a huzhu result (...)")``: a file in another
-    format, or a Dataset without the provenance attributes and variables of a result.
+    Parameters
+    ----------
+    path : str or Path
+        A ``.nc`` file or a ``.zarr`` store written by :func:`save`.
+    lazy : bool
+        Leave the data on disk (the file stays open) instead of loading it into memory and
+        closing the file.
+
+    Returns
+    -------
+    xarray.Dataset
+        The result, periods decoded to ``datetime64[s]`` as ``simulate`` returns them.
+
+    Raises
+    ------
+    InputError
+        ``"... is not a huzhu result (...)"`` for a file in another format, a damaged one,
+        or a Dataset without the provenance attributes and variables of a result.
+    FileNotFoundError
+        When ``path`` does not exist.
 
     Examples
     --------
-    >>> open_result("run.nc").attrs["seed"]  # doctest: +SKIP
-    '20200801'
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> back = open_result(save(ds, folder / "run.zarr"))
+    >>> back.sizes["path"], back.attrs["seed"]
+    (40, '1')
+    >>> (folder / "notes.txt").write_text("not a result")
+    12
+    >>> open_result(folder / "notes.txt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    engine.errors.InputError: ...notes.txt is not a huzhu result (not a netCDF-4 file: ...)
     """
     path = Path(path)
     if not path.exists():
@@ -376,9 +382,27 @@ def rerun(path: str | Path) -> xr.Dataset:
     Path p's numbers depend only on the seed and p, so the result equals the saved one in
     every variable; only the ``created`` attribute differs.
 
+    Parameters
+    ----------
+    path : str or Path
+        A single run saved by :func:`save` (not a sweep).
+
+    Returns
+    -------
+    xarray.Dataset
+        The run simulated again.
+
+    Raises
+    ------
+    InputError
+        When ``path`` is not a result, is a sweep, or holds paths that are not consecutive.
+
     Examples
     --------
-    >>> again = rerun("run.nc")  # doctest: +SKIP
+    >>> import tempfile, pathlib
+    >>> saved = save(ds, pathlib.Path(tempfile.mkdtemp()) / "run.nc")
+    >>> differences(rerun(saved), open_result(saved))
+    []
     """
     ds = open_result(path, lazy=True)
     try:

@@ -31,6 +31,19 @@ class Estimate:
     def __str__(self) -> str:
         return f"{self.value:.4g} [{self.low:.4g}, {self.high:.4g}]"
 
+    def line(self, label: str, level: float, spec: str = ".4f") -> str:
+        """A report's line: the label in 25 columns, the value and its interval.
+
+        Examples
+        --------
+        >>> Estimate(0.5, 0.4, 0.6).line("multiplier", 0.95)
+        'multiplier               0.5000   95% interval 0.4000 - 0.6000'
+        """
+        return (
+            f"{label:<25}{self.value:{spec}}   {level:.0%} interval "
+            f"{self.low:{spec}} - {self.high:{spec}}"
+        )
+
 
 def _nll(c: np.ndarray, eta: np.ndarray, r: float) -> float:
     """Negative log-likelihood without the constant sum(log c!), at linear predictor ``eta``.

@@ -381,16 +381,35 @@ def write_report(
     dpi: float = 100,
     force: bool = False,
 ) -> Path:
-    """Write the HTML report of ``ds`` to ``path`` (atomically); returns the path.
+    """Write the HTML report of ``ds``: one self-contained page of figures, tables, the
+    scenario and the seed, written atomically.
 
-    An existing ``path`` is replaced only if it is a report this engine wrote, or with
-    ``force`` (:func:`engine.io.check_replace`).
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A run (its figures and summaries) or a sweep (its heat maps).
+    path : str or Path
+        The HTML file to write.
+    title : str, optional
+        The page's heading; by default ``huzhu report: SCENARIO — PLAN``.
+    dpi : float
+        Resolution of the embedded figures.
+    force : bool
+        Replace an existing ``path`` that is not a report this engine wrote
+        (:func:`engine.io.check_replace`).
+
+    Returns
+    -------
+    Path
+        ``path``.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "report.html"
-    >>> write_report(ds, out) == out
+    >>> write_report(ds, out, dpi=30) == out
+    True
+    >>> '<meta name="generator" content="huzhu report">' in out.read_text(encoding="utf-8")
     True
     """
     check_replace(Path(path), force=force)

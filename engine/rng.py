@@ -104,6 +104,17 @@ def _mix64(z):
 
 
 @jit
+def _fill(c, key, state):
+    """The four state words from the seed word ``c``: a Weyl sequence mixed with the key;
+    the all-zero state (a fixed point of xoshiro) is replaced."""
+    for i in range(4):
+        c = c + _GOLDEN
+        state[i] = _mix64(c ^ key[i])
+    if state[0] == _ZERO and state[1] == _ZERO and state[2] == _ZERO and state[3] == _ZERO:
+        state[0] = _ONE
+
+
+@jit
 def seed_path(key, path, state):
     """Fill ``state`` with the generator state of one path.
 
@@ -122,12 +133,7 @@ def seed_path(key, path, state):
     word is a bijection of the path index, so distinct paths never share a
     state, and the all-zero state (a fixed point of xoshiro) is excluded.
     """
-    c = _mix64(np.uint64(path) + key[3])
-    for i in range(4):
-        c = c + _GOLDEN
-        state[i] = _mix64(c ^ key[i])
-    if state[0] == _ZERO and state[1] == _ZERO and state[2] == _ZERO and state[3] == _ZERO:
-        state[0] = _ONE
+    _fill(_mix64(np.uint64(path) + key[3]), key, state)
 
 
 @jit
@@ -140,12 +146,7 @@ def seed_stream(key, path, stream, state):
     of every other step and period untouched (common random numbers). For fixed key and
     path, distinct streams map to distinct seeds (the mixing is a bijection).
     """
-    c = _mix64(_mix64(np.uint64(path) + key[3]) ^ _mix64(np.uint64(stream) + key[2]))
-    for i in range(4):
-        c = c + _GOLDEN
-        state[i] = _mix64(c ^ key[i])
-    if state[0] == _ZERO and state[1] == _ZERO and state[2] == _ZERO and state[3] == _ZERO:
-        state[0] = _ONE
+    _fill(_mix64(_mix64(np.uint64(path) + key[3]) ^ _mix64(np.uint64(stream) + key[2])), key, state)
 
 
 @jit

@@ -22,6 +22,7 @@ from engine.plotting.style import (
     _dates,
     _fan,
     _figure,
+    _finish_fan_axis,
     _min_members,
     _per_path,
     _per_period,
@@ -65,35 +66,22 @@ def fan_chart(
     per_case, per_period = _cap(plan, "cap_per_case"), _cap(plan, "cap_per_period")
     per_year = _cap(plan, "cap_per_year")
     top = float(np.quantile(values, BANDS[0][1], axis=0).max()) if values.size else 0.0
-    if math.isfinite(per_period):
-        ax.axhline(
-            per_period,
-            color="black",
-            linestyle="--",
-            linewidth=1.2,
-            label=f"cap per period ({per_period:g} yuan)",
-        )
-        top = max(top, per_period)
     policy = _scenario(ds).get("policy") or {}
     max_share = _cap(policy, "max_share") if isinstance(policy, dict) else math.inf
-    if math.isfinite(max_share):
-        ax.axhline(
-            max_share,
-            color="#6c3483",
-            linestyle="--",
-            linewidth=1.2,
-            label=f"policy: maximum share per period ({max_share:g} yuan)",
-        )
-        top = max(top, max_share)
-    if math.isfinite(per_year):
-        ax.axhline(
+    lines = (
+        (per_period, "black", "--", f"cap per period ({per_period:g} yuan)"),
+        (max_share, "#6c3483", "--", f"policy: maximum share per period ({max_share:g} yuan)"),
+        (
             per_year / PERIODS_PER_YEAR,
-            color="black",
-            linestyle=":",
-            linewidth=1.2,
-            label=f"cap per year / {PERIODS_PER_YEAR} ({per_year:g} yuan a year)",
-        )
-        top = max(top, per_year / PERIODS_PER_YEAR)
+            "black",
+            ":",
+            f"cap per year / {PERIODS_PER_YEAR} ({per_year:g} yuan a year)",
+        ),
+    )
+    for value, color, style, label in lines:
+        if math.isfinite(value):
+            ax.axhline(value, color=color, linestyle=style, linewidth=1.2, label=label)
+            top = max(top, value)
     if math.isfinite(per_case) and "cases_paid" in ds.variables:
         cases = _per_period(ds, "fan_chart", "cases_paid")
         bound = per_case * np.median(cases, axis=0)
@@ -258,12 +246,7 @@ def membership(
             label=f"minimum membership ({minimum:,})",
         )
     left.set_ylim(bottom=0)
-    left.set_ylabel(f"members ({unit})")
-    _thousands(left)
-    _date_axis(left)
-    left.grid(alpha=0.3)
-    left.legend(loc="best", fontsize="small")
-    left.set_title("members", fontsize="medium")
+    _finish_fan_axis(left, f"members ({unit})", "members")
 
     n = closure.size
     closed = closure[(closure >= 0) & (closure < x.size)]

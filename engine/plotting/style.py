@@ -276,6 +276,16 @@ def _date_axis(ax: Axes, label: str = "period start (date)") -> None:
     ax.set_xlabel(label)
 
 
+def _finish_fan_axis(ax: Axes, ylabel: str, title: str) -> None:
+    """Label, grid, legend and title of a fan over dates (thousands separators on y)."""
+    ax.set_ylabel(ylabel)
+    _thousands(ax)
+    _date_axis(ax)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    ax.set_title(title, fontsize="medium")
+
+
 def _thousands(ax: Axes, axis: str = "y") -> None:
     fmt = FuncFormatter(lambda v, _pos: f"{v:,.6g}")
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)

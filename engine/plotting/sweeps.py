@@ -14,14 +14,13 @@ from engine.plans import PERIODS_PER_YEAR
 from engine.plotting.style import (
     COLORS,
     MissingVariableError,
-    _date_axis,
     _dates,
     _fan,
     _figure,
+    _finish_fan_axis,
     _per_period,
     _require,
     _scale,
-    _thousands,
     _title,
     _units,
     _unweighted,
@@ -68,12 +67,7 @@ def _cumulative_panel(ax: Axes, run: xr.Dataset) -> None:
     _fan(ax, x, cash, color=COLORS["platform"], label="cumulative result", scale=scale)
     ax.plot(x, cash.mean(axis=0) / scale, color="black", linewidth=1, linestyle="--", label="mean")
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_ylabel(f"cumulative net cash flow ({unit})")
-    _thousands(ax)
-    _date_axis(ax)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
-    ax.set_title("cumulative platform result", fontsize="medium")
+    _finish_fan_axis(ax, f"cumulative net cash flow ({unit})", "cumulative platform result")
 
 
 def _break_even_panel(ax: Axes, sweep: xr.Dataset) -> None:
