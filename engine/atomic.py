@@ -50,12 +50,12 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     Returns
     -------
     Path
-        ``path``.
+        ``path``, once the whole content stands under it.
 
     Examples
     --------
-    >>> import tempfile
-    >>> target = Path(tempfile.mkdtemp()) / "note.txt"
+    >>> from tempfile import mkdtemp
+    >>> target = Path(mkdtemp()) / "note.txt"
     >>> write_atomic(target, lambda tmp: tmp.write_text("whole")).read_text()
     'whole'
     >>> [p.name for p in target.parent.iterdir()]
