@@ -17,7 +17,16 @@ from engine.cli import compiling as compiling_module
 from engine.cli.table import show
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("numba", "xarray", "pandas", "scipy", "matplotlib", "dask")
+HEAVY = (
+    "numba",
+    "xarray",
+    "pandas",
+    "scipy",
+    "matplotlib",
+    "dask",
+    "pydantic",
+    "importlib.metadata",
+)
 
 
 def _loaded_after(argv: list[str]) -> set[str]:
@@ -46,7 +55,8 @@ def _loaded_after(argv: list[str]) -> set[str]:
 )
 def test_light_commands_import_no_numerical_library(argv: list[str]) -> None:
     """Red if a command module (or ``engine/__init__``) imports numba, xarray, pandas, scipy
-    or matplotlib at the top: ``huzhu --help`` would again take seconds."""
+    or matplotlib at the top (``huzhu --help`` would again take seconds), or if the light
+    commands load pydantic (the presets' validation) or package metadata (the version)."""
     assert _loaded_after(argv) == set()
 
 
