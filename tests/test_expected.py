@@ -48,3 +48,16 @@ def test_pool_cost_matches_hand_computation():
 def test_hazard_is_infinite_at_certain_incidence():
     assert hazard(1.0) == np.inf and hazard(2.0) == np.inf
     assert hazard(0.0) == 0.0
+
+
+def test_expected_share_per_period_is_finite_when_illness_is_certain() -> None:
+    """q k >= 1 (``huzhu expected --multiplier 1000``): the yearly share is one case's cost,
+    and so is the per-period share, at most one claim per member a period."""
+    from engine.expected import member_share
+    from engine.plans import get_plan
+
+    s = member_share(get_plan("xianghubao"), "standard", 35, "M", multiplier=1000)
+    assert s.annual == pytest.approx(324_000)
+    assert s.per_period == s.case_cost == pytest.approx(324_000)
+    usual = member_share(get_plan("xianghubao"), "standard", 35, "M")
+    assert 0 < usual.per_period < usual.annual / 23
