@@ -55,10 +55,15 @@ SCALE = float(os.environ.get("HUZHU_TEST_SCALE", "0.25"))
 """Multiplies every generated test's number of examples (e.g. 10 for a long local run)."""
 
 
+def scaled(n: int) -> int:
+    """``n`` examples times ``SCALE``, at least one."""
+    return max(1, round(n * SCALE))
+
+
 def examples(n: int) -> settings:
     """Settings of a generated test: ``n`` examples (times ``SCALE``), slow data allowed."""
     return settings(
-        max_examples=max(1, round(n * SCALE)),
+        max_examples=scaled(n),
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
 
