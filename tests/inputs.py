@@ -51,7 +51,7 @@ FAST = ["--paths", "2", "--years", "0.5"]
 """What every generated run is cut to."""
 
 
-SCALE = float(os.environ.get("HUZHU_TEST_SCALE", "0.25"))
+SCALE = float(os.environ.get("HUZHU_TEST_SCALE", "0.1"))
 """Multiplies every generated test's number of examples (e.g. 10 for a long local run)."""
 
 
