@@ -25,7 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 def _type(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) if typing.get_origin(annotation) is None else None
-    return text or str(annotation).replace("typing.", "").replace("engine.plans.", "")
+    text = text or str(annotation).replace("typing.", "")
+    for module in ("engine.plans.", "engine.sections.", "engine.scenario."):
+        text = text.replace(module, "")
+    return text
 
 
 def _default(field: Any) -> str:
@@ -65,8 +68,8 @@ def scenario_reference() -> str:
     """The scenario file reference, from ``engine.scenario`` and ``engine.plans``."""
     from pydantic import BaseModel
 
-    from engine.plans import Plan
-    from engine.scenario import Scenario
+    from engine.plans import Band, Fee, Plan, Tier
+    from engine.scenario import Event, Scenario
 
     lines = [
         "# Scenario reference",
@@ -96,12 +99,24 @@ def scenario_reference() -> str:
         "any field below overrides the preset's value.",
         "",
         *_fields(Plan),
+        "",
+        "`[plan.fee]` (and a tier's own `fee`):",
+        "",
+        *_fields(Fee),
+        "",
+        "`[plan.tiers.NAME]`, a tier, and each of its `bands`:",
+        "",
+        *_fields(Tier),
+        "",
+        *_fields(Band),
     ]
     for name, model in sections:
         if model is Plan:
             continue
         doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         lines += ["", f"## [{name}]", "", doc, "", *_fields(model)]
+    lines += ["", "## [[events]]", "", " ".join((Event.__doc__ or "").split()).replace("``", "`")]
+    lines += ["", *_fields(Event)]
     return "\n".join(lines) + "\n"
 
 

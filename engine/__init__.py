@@ -10,6 +10,9 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+__version__ = "0.1.0"
+"""The version, declared once: the package metadata (pyproject.toml) reads it from here."""
+
 _HOME: dict[str, str] = {
     # scenarios and plans
     "InputError": "engine.errors",
@@ -63,22 +66,8 @@ if TYPE_CHECKING:  # the names for type checkers and editors; at run time, __get
     from engine.sweep import sweep
     from engine.tail import control_variate, simulate_tail, tail_estimates
 
-    __version__: str
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("huzhu")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "0+unknown"
-
 
 def __getattr__(name: str) -> Any:
-    if name == "__version__":  # importlib.metadata takes longer to import than the CLI
-        globals()[name] = value = _version()
-        return value
     if name not in _HOME:
         raise AttributeError(f"module 'engine' has no attribute {name!r}")
     value = getattr(importlib.import_module(_HOME[name]), name)

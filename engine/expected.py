@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import InputError
-from engine.plans import PERIODS_PER_YEAR, Plan
+from engine.presets import PERIODS_PER_YEAR, PlanRules
 from engine.tables import incidence_by_sex
 
 SEXES = ("M", "F")
@@ -61,7 +61,7 @@ class MemberShare:
 
 
 def member_share(
-    plan: Plan,
+    plan: PlanRules,
     tier: str,
     age: int,
     sex: str,
@@ -142,7 +142,7 @@ class PoolCost:
 
 
 def pool_cost(
-    plan: Plan,
+    plan: PlanRules,
     tier: str,
     members: np.ndarray,
     *,

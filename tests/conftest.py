@@ -1,7 +1,17 @@
-"""Shared helpers: small scenarios built in code."""
+"""Shared fixtures and helpers: small scenarios built in code, a folder for generated files.
 
+The tests mirror the package: the tests of ``engine/<module>.py`` are in
+``test_<module>.py``. Bad-input tests (generated or damaged files and values) of a module
+may live in ``test_<module>_inputs.py`` and extreme-value tests (sizes, bounds, I/O
+failures) in ``test_<module>_extremes.py``; the generators and helpers they share are in
+``tests/inputs.py``, the reference implementation in ``tests/reference.py``. Generated
+tests take their size from ``HUZHU_TEST_SCALE`` (see ``tests/inputs.py``).
+"""
+
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import settings
 
 from engine.scenario import Scenario, scenario_from_dict
@@ -30,3 +40,8 @@ def make_scenario(
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     return scenario_from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hardening")

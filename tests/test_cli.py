@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import pytest
@@ -15,9 +16,31 @@ from engine import _jit
 from engine.cli import COMMANDS, explain, main, parser
 from engine.cli import compiling as compiling_module
 from engine.cli.table import show
+from engine.results import summary
+from engine.scenario import load_scenario
+from engine.simulate import simulate
+from tests.inputs import (
+    FAST,
+    RUN,
+    SCENARIO,
+    SIM,
+    Simulated,
+    assert_one_line,
+    assert_one_line_error,
+    huzhu,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("numba", "xarray", "pandas", "scipy", "matplotlib", "dask")
+HEAVY = (
+    "numba",
+    "xarray",
+    "pandas",
+    "scipy",
+    "matplotlib",
+    "dask",
+    "pydantic",
+    "importlib.metadata",
+)
 
 
 def _loaded_after(argv: list[str]) -> set[str]:
@@ -46,7 +69,8 @@ def _loaded_after(argv: list[str]) -> set[str]:
 )
 def test_light_commands_import_no_numerical_library(argv: list[str]) -> None:
     """Red if a command module (or ``engine/__init__``) imports numba, xarray, pandas, scipy
-    or matplotlib at the top: ``huzhu --help`` would again take seconds."""
+    or matplotlib at the top (``huzhu --help`` would again take seconds), or if the light
+    commands load pydantic (the presets' validation) or package metadata (the version)."""
     assert _loaded_after(argv) == set()
 
 
@@ -94,8 +118,6 @@ def test_cached_sees_compiled_and_on_disk(tmp_path: Path) -> None:
 
 def test_compile_kernel_is_silent_when_cached(capsys: pytest.CaptureFixture[str]) -> None:
     """Red if the notice appears in a warm run."""
-    from engine.scenario import load_scenario
-    from engine.simulate import simulate
 
     scenario = load_scenario(ROOT / "scenarios" / "xianghubao.toml")
     simulate(scenario, paths=1, years=1 / 24)
@@ -139,9 +161,7 @@ def test_summary_rows_are_words_with_units_and_the_engines_numbers(
     """Red if a row is named by a variable name, shows money in another unit than it says,
     or prints a number other than results.summary's (the oracle: the same run through the
     library)."""
-    from engine.results import summary
     from engine.scenario import load_scenario
-    from engine.simulate import simulate
 
     out = _run_output(capsys)
     assert "liability_pv" not in out and "share_total" not in out
@@ -236,7 +256,6 @@ def test_rich_on_a_terminal_plain_otherwise(
 def test_sweep_then_heatmap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Red if a grid point is missing from the table, a row shows another point's numbers
     (oracle: engine.sweep called directly), or the heatmap of the written file fails."""
-    from engine.scenario import load_scenario
     from engine.sweep import sweep
 
     out = tmp_path / "s.nc"
@@ -284,3 +303,115 @@ def test_expected_takes_the_presets_first_tier(capsys: pytest.CaptureFixture[str
     assert f"tier {first}," in out
     annual = member_share(plan, first, 35, "M", table="ci25", multiplier=0.5).annual
     assert f"expected yearly share {annual:,.2f} yuan" in out
+
+
+SUBPROCESS_CASES = [
+    (b"this is = not [toml", "not a valid TOML file"),
+    (b'[plan]\npreset = "xianghubao"\n[population]\nmembers = nan\n', "population"),
+    ("name = 'café'\n".encode("latin-1"), "not a valid TOML file"),
+    (b"\xff\xfe" + "[plan]\n".encode("utf-16-le"), "not a valid TOML file"),
+]
+
+
+@pytest.mark.parametrize(("raw", "named"), SUBPROCESS_CASES)
+def test_cli_subprocess_exit_2_one_line(tmp_path: Path, raw: bytes, named: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_bytes(raw)
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "run", str(path), *FAST],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert_one_line_error(proc.stderr)
+    assert named in proc.stderr
+
+
+@pytest.mark.parametrize("years", ["0", "0.01"])
+def test_horizon_shorter_than_a_period_at_the_cli(years: str) -> None:
+    with mock.patch.object(SIM, "run_chunk", side_effect=Simulated):
+        code, out, err = huzhu(["run", SCENARIO, "--paths", "2", "--years", years])
+    assert (code, out) == (2, "")
+    assert err == (
+        f"error: scenario: run.years: {float(years):g} holds no period; at least 1/24 of a year\n"
+    )
+
+
+BAD_OPTIONS = [
+    ("--paths", "0"),
+    ("--paths", "-1"),
+    ("--paths", str(10**20)),
+    ("--paths", "many"),
+    ("--years", "-1"),
+    ("--years", "101"),
+    ("--years", "nan"),
+    ("--years", "inf"),
+    ("--years", "1e308"),
+    ("--years", "0"),
+    ("--years", "0.01"),
+    ("--seed", "-1"),
+    ("--seed", "1.5"),
+    ("--threads", "0"),
+    ("--threads", "-1"),
+    ("--threads", str(10**6)),
+]
+
+
+@pytest.mark.parametrize(("option", "value"), BAD_OPTIONS)
+def test_bad_option_exits_2_naming_it(option: str, value: str) -> None:
+    """Rejected before any path is simulated, with the option named on the last line."""
+    argv = ["run", SCENARIO, "--paths", "2", "--years", "0.5", f"{option}={value}"]
+    with mock.patch.object(SIM, "run_chunk", side_effect=Simulated):
+        code, out, err = huzhu(argv)
+    assert code == 2, err
+    assert_one_line(err.splitlines()[-1] + "\n")
+    assert option.lstrip("-") in err.splitlines()[-1]
+    assert out == ""
+
+
+@pytest.mark.parametrize("value", ["0.5", "1", "0.3", "nan", "-inf"])
+def test_bad_tail_target_names_the_option(value: str) -> None:
+    """The tail target lies strictly between 0.5 and 1 (simulate_tail refuses 0.5 itself)."""
+    with mock.patch.object(SIM, "run_chunk", side_effect=Simulated):
+        code, out, err = huzhu([*RUN, f"--tail-target={value}"])
+    assert (code, out) == (2, "")
+    assert err == f"error: --tail-target must be in (0.5, 1), got {float(value)}\n"
+
+
+@pytest.fixture(scope="module")
+def small_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved result of 2 paths and 12 periods."""
+    path = tmp_path_factory.mktemp("small") / "r.nc"
+    assert huzhu([*RUN, "--out", str(path)])[0] == 0
+    return path
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "9", "1001", "-100", "many"])
+def test_plot_dpi_out_of_range_names_the_option(
+    small_result: Path, tmp_path: Path, value: str
+) -> None:
+    out = tmp_path / "p.png"
+    code, _, err = huzhu(
+        ["plot", str(small_result), "--kind", "fan_chart", "-o", str(out), f"--dpi={value}"]
+    )
+    assert code == 2
+    assert f"argument --dpi: --dpi must be a number from 10 to 1000, got {value!r}" in err
+    assert not out.exists()
+
+
+def test_plot_dpi_at_its_lowest(small_result: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p.png"
+    code, _, err = huzhu(
+        ["plot", str(small_result), "--kind", "fan_chart", "-o", str(out), "--dpi", "10"]
+    )
+    assert code == 0, err
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_expected_share_at_the_cli_when_illness_is_certain() -> None:
+    argv = ["expected", "--plan", "xianghubao", "--age", "35", "--sex", "M"]
+    code, out, err = huzhu([*argv, "--multiplier", "1000"])
+    assert code == 0, err
+    assert "expected share/period 324,000.0000 yuan" in out

@@ -11,6 +11,7 @@ from engine.kernel import COUNT_VARS, MONEY_VARS, TOTAL_VARS
 from engine.rng import root_key
 from engine.simulate import prepare, simulate
 from tests.conftest import make_scenario
+from tests.inputs import scaled
 from tests.reference import reference_path
 
 FLOWS = {
@@ -222,7 +223,7 @@ def test_money_is_conserved_and_caps_hold(name):
     _check_money_and_caps(simulate(scenario, paths=20, seed=3), scenario)
 
 
-@settings(max_examples=200)
+@settings(max_examples=scaled(200))  # times HUZHU_TEST_SCALE
 @given(
     preset=st.sampled_from(["xianghubao", "kangai", "ehuzhu", "qingsong", "shuidi"]),
     members=st.integers(0, 5_000_000),

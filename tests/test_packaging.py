@@ -1,7 +1,9 @@
 """The package stands alone: its version, its license, its bundled scenarios and sample data,
 and (marked slow, run by CI) a wheel installed in a fresh environment outside the checkout."""
 
+import importlib.metadata
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -19,13 +21,18 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_version_is_the_installed_metadata(capsys: pytest.CaptureFixture[str]) -> None:
-    """Red if ``__version__`` or ``--version`` drift from pyproject's version."""
-    assert engine.__version__ == PYPROJECT["project"]["version"]
+def test_version_is_declared_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """Red if the package metadata stops reading ``engine.__version__`` (a second version
+    in pyproject.toml), or ``--version`` prints another."""
+    assert "version" not in PYPROJECT["project"]
+    assert PYPROJECT["project"]["dynamic"] == ["version"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "engine.__version__"}
+    assert importlib.metadata.version("huzhu") == engine.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", engine.__version__)
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0
-    assert capsys.readouterr().out == f"huzhu {PYPROJECT['project']['version']}\n"
+    assert capsys.readouterr().out == f"huzhu {engine.__version__}\n"
 
 
 def test_license_is_spdx_and_shipped() -> None:
@@ -92,7 +99,7 @@ def test_wheel_in_a_fresh_environment(tmp_path: Path) -> None:
     work = tmp_path / "elsewhere"
     work.mkdir()
     version = _run([huzhu, "--version"], work, env).stdout
-    assert version == f"huzhu {PYPROJECT['project']['version']}\n"
+    assert version == f"huzhu {engine.__version__}\n"
     first = _run([huzhu, "run", "xianghubao", "--paths", "100", "--quiet"], work, env)
     assert "xianghubao: 相互宝" in first.stdout
     assert first.stderr.count("compiling the simulation kernel") == 1

@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from engine import __version__
 from engine.errors import InputError
 
 COMMANDS: dict[str, str] = {
@@ -32,19 +33,6 @@ class UsageError(InputError):
     """A bad command-line value; printed as one line, exit code 2."""
 
 
-class _Version(argparse.Action):
-    """``--version``: print the installed version and exit (read only when asked)."""
-
-    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
-        import engine
-
-        print(f"huzhu {engine.__version__}")
-        parser.exit()
-
-
 def _chosen(argv: Sequence[str]) -> str | None:
     """The command named in ``argv``: its first word that is not an option."""
     words = [a for a in argv if not a.startswith("-")]
@@ -63,7 +51,7 @@ def parser(command: str | None = None, *, every: bool = False) -> argparse.Argum
     p = argparse.ArgumentParser(
         prog="huzhu", description="Monte Carlo risk engine for online mutual-aid platforms."
     )
-    p.add_argument("--version", action=_Version)
+    p.add_argument("--version", action="version", version=f"huzhu {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_line in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_line, description=help_line)

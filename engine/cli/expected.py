@@ -14,9 +14,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from engine.expected import member_share
-    from engine.plans import get_plan
+    from engine.presets import preset
 
-    plan = get_plan(args.plan)
+    plan = preset(args.plan)
     tier = args.tier or next(iter(plan.tiers))
     s = member_share(plan, tier, args.age, args.sex, table=args.table, multiplier=args.multiplier)
     print(

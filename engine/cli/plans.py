@@ -26,10 +26,11 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from engine.plans import PLANS
+    from engine.presets import PRESETS, preset
 
     rows = []
-    for key, plan in PLANS.items():
+    for key in PRESETS:
+        plan = preset(key)
         for tier_name in plan.tiers:
             fee = plan.tier_fee(tier_name)
             bands = ", ".join(

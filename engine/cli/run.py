@@ -122,13 +122,14 @@ def check_out(out: str | None, force: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from engine.scenario import load_scenario
+
+    scenario = load_scenario(find(args.scenario))  # a bad file: refused before the imports below
+    check_out(args.out, args.force)
     from engine.io import save
     from engine.results import summary
-    from engine.scenario import load_scenario
     from engine.simulate import mean_age
 
-    scenario = load_scenario(find(args.scenario))
-    check_out(args.out, args.force)
     if not args.scheduler:  # workers compile their own
         compile_kernel(scenario)
     began = time.perf_counter()
