@@ -177,9 +177,7 @@ def band_mix(bands: Mapping[str, float], male_share: float = 0.5) -> np.ndarray:
         raise InputError(f"age bands: the shares sum to {total:g}, not a positive number")
     try:
         ages = age_weights({band: share / total for band, share in bands.items()})
-    except ValueError as exc:  # tables reports a bad band as ValueError: here it is input
-        if isinstance(exc, InputError):
-            raise
+    except InputError as exc:
         raise InputError(f"age bands: {exc}") from None
     return np.array([male_share, 1 - male_share])[:, None] * ages
 

@@ -129,12 +129,29 @@ PLANS: dict[str, Plan] = {name: Plan.model_validate(data) for name, data in PRES
 
 
 def get_plan(name: str) -> Plan:
-    """The preset ``name`` (pinyin key); an unknown name lists the valid ones.
+    """The published plan of one platform, validated and frozen.
+
+    Parameters
+    ----------
+    name : str
+        The platform's pinyin key, as listed by ``huzhu plans`` (``"xianghubao"``,
+        ``"kuake"``, ...).
+
+    Returns
+    -------
+    Plan
+        The preset: tiers, benefits by age, caps, fees and waiting period.
+
+    Raises
+    ------
+    InputError
+        If ``name`` is not a preset; the message lists the valid names.
 
     Examples
     --------
-    >>> get_plan("xianghubao").name
-    '相互宝'
+    >>> plan = get_plan("xianghubao")
+    >>> plan.name, list(plan.tiers)[0]
+    ('相互宝', 'standard')
     """
     check_name(name)
     return PLANS[name]

@@ -305,8 +305,36 @@ def _format(error: Any) -> str:
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
     """Build a Scenario from plain data (the parsed TOML).
 
-    ``data["plan"]`` is either a full plan or ``{"preset": NAME, "tier": TIER, **overrides}``;
-    the tier defaults to the preset's first.
+    Parameters
+    ----------
+    data : dict
+        The scenario's sections as a scenario file holds them. ``data["plan"]`` is either a
+        full plan or ``{"preset": NAME, "tier": TIER, **overrides}``; the tier defaults to
+        the preset's first. Sections left out take their defaults.
+    source : str, optional
+        The name that error messages start with (a file name, say).
+
+    Returns
+    -------
+    Scenario
+        The validated, frozen scenario.
+
+    Raises
+    ------
+    ScenarioError
+        Every problem at once, one line each, naming the field, the value and the allowed
+        range.
+
+    Examples
+    --------
+    >>> s = scenario_from_dict({"plan": {"preset": "xianghubao"},
+    ...                         "population": {"members": 3_240_000}})
+    >>> s.tier, s.population.members
+    ('standard', 3240000)
+    >>> scenario_from_dict({"plan": {"preset": "nowhere"}})
+    Traceback (most recent call last):
+    ...
+    engine.scenario.ScenarioError: scenario: plan.preset: unknown plan 'nowhere'; valid plans: ...
     """
     data = dict(data)
     plan = data.get("plan")
@@ -333,6 +361,23 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario TOML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The scenario file. A relative age-mix CSV named in it is read from the file's
+        folder.
+
+    Returns
+    -------
+    Scenario
+        The validated, frozen scenario.
+
+    Raises
+    ------
+    ScenarioError
+        If the file is missing, unreadable, not TOML, or fails validation (every problem
+        listed, one line each).
 
     Examples
     --------

@@ -43,9 +43,6 @@ PUBLIC = {
 
 AWAITING_NUMPYDOC = {
     "closure_summary",
-    "get_plan",
-    "load_scenario",
-    "scenario_from_dict",
     "simulate",
     "summary",
     "tail_components",

@@ -1,9 +1,12 @@
 """Bundled tables: incidence by name, the CNNIC age mix."""
 
+import re
+
 import numpy as np
 import pytest
 
-from engine.tables import MANIFEST, age_mix, incidence, incidence_by_sex
+from engine.errors import InputError
+from engine.tables import MANIFEST, age_mix, age_weights, incidence, incidence_by_sex
 
 
 def test_tables_load_by_name_and_check_values():
@@ -30,3 +33,17 @@ def test_age_mix_follows_cnnic_bands():
     assert mix[20:30].sum() == pytest.approx(0.246)
     assert mix[30:40].sum() == pytest.approx(0.237)
     assert mix[10:50].sum() == pytest.approx(0.824)  # 65.1 + 17.3; docs/model.md rounds to 82.5
+
+
+@pytest.mark.parametrize(
+    ("mix", "message"),
+    [
+        ({"20-x": 1.0}, "band '20-x' is not 'age' or 'low-high'"),
+        ({"90-200": 1.0}, "band '90-200' must lie within ages 0-105"),
+        ({"30": -1.0, "40": 2.0}, "band '30': weight -1.0 must be a number >= 0"),
+        ({"30": 0.5}, "weights sum to 0.5, not 1"),
+    ],
+)
+def test_a_bad_age_band_is_the_engines_own_input_error(mix: dict, message: str) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        age_weights(mix)

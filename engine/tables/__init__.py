@@ -30,7 +30,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from engine.errors import UnknownNameError
+from engine.errors import InputError, UnknownNameError
 
 AGES = np.arange(106)
 """Ages covered by the incidence tables (age last birthday)."""
@@ -151,7 +151,7 @@ def read_age_csv(path: str) -> dict[str, float]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read the age-mix file {path} ({exc})") from None
+        raise InputError(f"cannot read the age-mix file {path} ({exc})") from None
     bands: dict[str, float] = {}
     for number, line in enumerate(lines, 1):
         cells = [c.strip() for c in line.split(",")]
@@ -160,7 +160,7 @@ def read_age_csv(path: str) -> dict[str, float]:
         try:
             age, weight = int(cells[0]), float(cells[1])
         except (ValueError, IndexError):
-            raise ValueError(f"{path} line {number}: expected 'age,weight'") from None
+            raise InputError(f"{path} line {number}: expected 'age,weight'") from None
         bands[str(age)] = bands.get(str(age), 0.0) + weight
     return bands
 
@@ -170,9 +170,9 @@ def _band(band: str) -> tuple[int, int]:
     try:
         first, last = int(lo), int(hi or lo)
     except ValueError:
-        raise ValueError(f"band {band!r} is not 'age' or 'low-high'") from None
+        raise InputError(f"band {band!r} is not 'age' or 'low-high'") from None
     if not 0 <= first <= last <= AGES[-1]:
-        raise ValueError(f"band {band!r} must lie within ages 0-{AGES[-1]}")
+        raise InputError(f"band {band!r} must lie within ages 0-{AGES[-1]}")
     return first, last
 
 
@@ -191,11 +191,11 @@ def age_weights(mix: AgeMix) -> np.ndarray:
     for band, weight in mix.items():
         first, last = _band(band)
         if not (math.isfinite(weight) and weight >= 0):
-            raise ValueError(f"band {band!r}: weight {weight!r} must be a number >= 0")
+            raise InputError(f"band {band!r}: weight {weight!r} must be a number >= 0")
         weights[first : last + 1] += weight / (last - first + 1)
     total = float(sum(mix.values()))
     if not math.isclose(total, 1.0, abs_tol=1e-6):
-        raise ValueError(f"weights sum to {total:g}, not 1")
+        raise InputError(f"weights sum to {total:g}, not 1")
     return weights
 
 
