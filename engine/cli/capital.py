@@ -28,7 +28,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from engine.policy import capital, decompose, exit_capital
+    from engine.horizon import capital, decompose, exit_capital
     from engine.results import COMPONENTS
     from engine.scenario import load_scenario
 
