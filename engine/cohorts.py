@@ -36,7 +36,9 @@ def with_incidence(scenario: Scenario, annual: float | np.ndarray) -> KernelInpu
 
     ``annual`` is the annual incidence after the calibration multiplier, a number or an
     array by age (0..105) or by ``[sex, age]``; the impaired class's multiplier still
-    applies. The exits' reference share follows the new hazard unless the scenario sets it.
+    applies. It holds in every regime (the dated changes keep their other arrays). The
+    exits' reference share follows the new hazard unless the scenario (or a dated change)
+    sets it.
 
     Examples
     --------
@@ -52,9 +54,17 @@ def with_incidence(scenario: Scenario, annual: float | np.ndarray) -> KernelInpu
     q = np.broadcast_to(q, inputs.hazard.shape[:2])
     classes = np.array([1.0, scenario.incidence.impaired_multiplier])
     hazard = np.ascontiguousarray(annual_to_hazard(q[:, :, None] * classes))
-    par = inputs.par.copy()
-    par[kernel.REF_SHARE] = reference_share(scenario, inputs.members0, hazard)
-    return dataclasses.replace(inputs, hazard=hazard, par=par)
+    before = inputs.par[kernel.REF_SHARE]
+    after = reference_share(scenario, inputs.members0, hazard)
+
+    def replaced(regime: KernelInputs) -> KernelInputs:
+        par = regime.par.copy()
+        if par[kernel.REF_SHARE] == before:  # a regime that follows the start's share
+            par[kernel.REF_SHARE] = after
+        return dataclasses.replace(regime, hazard=hazard, par=par, later=())
+
+    later = tuple(replaced(regime) for regime in inputs.later)
+    return dataclasses.replace(replaced(inputs), later=later)
 
 
 def _survival(
