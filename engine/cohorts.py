@@ -1,5 +1,23 @@
 """Fairness across members: expected shares paid against expected benefits received by the
-cohorts of the starting members, measured on simulated paths with its Monte Carlo error."""
+cohorts of the starting members, measured on simulated paths with its Monte Carlo error.
+
+A cohort is the starting members of one sex, age (or age band) and risk class. The plan is
+simulated; the mean share per sharing member and period and whether the plan shares or
+still exists come from the paths, and each cohort's membership follows the plan's rules
+deterministically (``_survival``). Per path, a member of the cohort expects
+
+* shares ``sum_t p_t d_t v_t``: ``p_t`` the cohort's probability of sharing in period t,
+  ``d_t`` the amount due from a sharing member (share after caps and per-member fee; 0 once
+  sharing stops), ``v_t`` the discount factor;
+* net shares: the same with the share net of the management fee, ``share_post * benefits /
+  (benefits + case fees)`` (per-member fees are all fee);
+* benefits ``sum_t b_t v_pay``: ``b_t`` the expected benefit of the claims incurred in
+  period t, counted if the plan still exists then (run-off pays them after closure) and paid
+  within the horizon, at ``pay = min(t + lag, end of the plan)``.
+
+Means over the paths estimate the expectations; their errors come from the paths, so the
+Monte Carlo error of the shares (and of closure) carries into the ratios.
+"""
 
 import dataclasses
 from collections.abc import Sequence
@@ -209,26 +227,11 @@ def fairness(
 ) -> pd.DataFrame:
     """Expected shares paid against expected benefits received, per cohort of the start.
 
-    A cohort is the starting members of one sex, age (or age band, ``bands`` giving the
-    lower bounds) and risk class. The plan is simulated; the mean share per sharing member
-    and period and whether the plan shares or still exists come from the paths, and each
-    cohort's membership follows the plan's rules deterministically (see ``_survival``).
-    Per path, a member of the cohort expects
-
-    * shares ``sum_t p_t d_t v_t``: ``p_t`` the cohort's probability of sharing in period t,
-      ``d_t`` the amount due from a sharing member (share after caps and per-member fee;
-      0 once sharing stops), ``v_t`` the discount factor;
-    * net shares: the same with the share net of the management fee, ``share_post *
-      benefits / (benefits + case fees)`` (per-member fees are all fee);
-    * benefits ``sum_t b_t v_pay``: ``b_t`` the expected benefit of the claims incurred in
-      period t, counted if the plan still exists then (run-off pays them after closure) and
-      paid within the horizon, at ``pay = min(t + lag, end of the plan)``.
-
-    Means over the paths estimate the expectations; their errors come from the paths, so
-    the Monte Carlo error of the shares (and of closure) carries into the ratios. The
-    fairness ratio is expected benefits ÷ expected net shares: a member who pays exactly
-    for their own risk scores 1 whatever the fee; below 1 the cohort subsidises others,
-    above 1 it is subsidised (by other members, or by the platform's backstops).
+    Shares, net shares and benefits per starting member of each cohort (sex, age or age
+    band, risk class), estimated as the module describes. The fairness ratio is expected
+    benefits ÷ expected net shares: a member who pays exactly for their own risk scores 1
+    whatever the fee; below 1 the cohort subsidises others, above 1 it is subsidised (by
+    other members, or by the platform's backstops).
 
     Parameters
     ----------
