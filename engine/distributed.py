@@ -1,8 +1,9 @@
 """Dask runner: the chunks of a run as tasks on a ``dask.distributed`` cluster.
 
-A run is split into chunks of ``run.chunk_size`` paths (``simulate.chunks``); each chunk is one
-task that calls ``simulate.run_chunk`` with numba on one thread, so a worker process with one
-thread uses one core. Path p's numbers depend only on the seed and p, so the Dataset equals
+A run is split into chunks of ``run.chunk_size`` paths (``simulate.chunks``); the kernel's
+inputs are prepared once and sent to every worker once, and each chunk is one task that calls
+``simulate.run_prepared`` with numba on one thread, so a worker process with one thread uses
+one core. Path p's numbers depend only on the seed and p, so the Dataset equals
 ``simulate``'s for the same scenario and seed, whatever the cluster.
 """
 
@@ -18,7 +19,15 @@ from distributed.comm.registry import backends
 
 from engine.errors import InputError
 from engine.scenario import Scenario
-from engine.simulate import ChunkResult, assemble, chunks, resolve, run_chunk
+from engine.simulate import (
+    ChunkResult,
+    KernelInputs,
+    assemble,
+    chunks,
+    prepare,
+    resolve,
+    run_prepared,
+)
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for a scheduler before giving up."""
@@ -105,12 +114,12 @@ def connect(
         yield client
 
 
-def _chunk_task(scenario: Scenario, first: int, stop: int) -> ChunkResult:
-    """``run_chunk`` with numba on one thread: one task uses one core."""
+def _chunk_task(scenario: Scenario, inputs: KernelInputs, first: int, stop: int) -> ChunkResult:
+    """``run_prepared`` with numba on one thread: one task uses one core."""
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        return run_chunk(scenario, first, stop)
+        return run_prepared(scenario, inputs, first, stop)
     finally:
         numba.set_num_threads(previous)
 
@@ -169,9 +178,12 @@ def simulate_dask(
     scenario = resolve(scenario, paths, seed, years)
     spans = chunks(scenario, first_path)
     parts: list[ChunkResult | None] = [None] * len(spans)
+    inputs = prepare(scenario)
     with connect(scheduler, n_workers, timeout) as client:
+        shared = client.scatter(inputs, broadcast=True)
         futures = [
-            client.submit(_chunk_task, scenario, first, stop, pure=False) for first, stop in spans
+            client.submit(_chunk_task, scenario, shared, first, stop, pure=False)
+            for first, stop in spans
         ]
         index = {future.key: i for i, future in enumerate(futures)}
         try:

@@ -638,3 +638,17 @@ def memory_limit() -> tuple[int, str] | None:
         if text.isdigit() and int(text) < 2**60:  # "max" or a huge value: no limit
             limits.append((int(text), f"the cgroup memory limit ({path})"))
     return min(limits) if limits else None
+
+
+def run_prepared(scenario: Scenario, inputs: KernelInputs, first: int, stop: int) -> ChunkResult:
+    """Paths ``first..stop-1`` of a resolved scenario on kernel inputs prepared once for the
+    whole run: :func:`run_chunk` with ``inputs = prepare(scenario)``, without preparing
+    them again for each chunk (or on inputs derived from them, e.g. another hazard)."""
+    key = run_key(scenario)
+    n, periods = stop - first, scenario.periods
+    counts = np.zeros((n, periods, len(kernel.COUNT_VARS)), dtype=np.int64)
+    money = np.zeros((n, periods, len(kernel.MONEY_VARS)), dtype=np.float64)
+    totals = np.zeros((n, len(kernel.TOTAL_VARS)), dtype=np.float64)
+    path_ints = np.zeros((n, len(kernel.PATH_INT_VARS)), dtype=np.int64)
+    kernel.run_paths(key, first, *inputs.args(), counts, money, totals, path_ints)
+    return counts, money, totals, path_ints

@@ -2,6 +2,7 @@
 
 import socket
 
+import numpy as np
 import pytest
 import xarray as xr
 from distributed import Client, LocalCluster
@@ -61,6 +62,23 @@ def test_seed_none_is_recorded(client):
     ds = simulate_dask(SCENARIO, 5, scheduler=client)
     replay = simulate(SCENARIO, 5, seed=int(ds.attrs["seed"]))
     xr.testing.assert_equal(ds, replay)
+
+
+def test_spawned_siblings_differ_and_each_replays_its_local_run():
+    """Bug it guards: a worker keeping a SeedSequence's entropy but not its spawn key, so
+    that ``spawn(2)``'s children give the same paths (or not those of ``simulate``)."""
+    children = np.random.SeedSequence(2024).spawn(2)
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        runs = [simulate_dask(SCENARIO, 6, seed=ss, years=0.25, scheduler=c) for ss in children]
+    assert not np.array_equal(runs[0].claims.values, runs[1].claims.values)
+    for child, ds in zip(children, runs, strict=True):
+        same(ds, simulate(SCENARIO, 6, seed=child, years=0.25))
+        assert ds.attrs["spawn_key"] == str(list(child.spawn_key))
 
 
 @pytest.mark.parametrize(

@@ -99,6 +99,17 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
         simulate(SCENARIO, paths=70, seed=2, checkpoint=tmp_path, mode="streaming")
 
 
+def test_a_sibling_seed_does_not_resume_another_siblings_checkpoint(tmp_path):
+    """Bug it guards: a checkpoint keyed on the seed's entropy only, so that
+    ``spawn(2)[1]`` would load the chunks of ``spawn(2)[0]`` (identical results)."""
+    first, second = np.random.SeedSequence(77).spawn(2)
+    simulate(SCENARIO, paths=10, seed=first, checkpoint=tmp_path, threads=1)
+    with pytest.raises(CheckpointError, match=r"another run \(different scenario\)"):
+        simulate(SCENARIO, paths=10, seed=second, checkpoint=tmp_path, threads=1)
+    again = simulate(SCENARIO, paths=10, seed=first, checkpoint=tmp_path, threads=1)
+    assert again.attrs["spawn_key"] == "[0]"
+
+
 def test_a_torn_chunk_file_is_simulated_again(tmp_path):
     whole = simulate(SCENARIO, paths=130, seed=4, checkpoint=tmp_path)
     first = sorted(tmp_path.glob("chunk-*.npz"))[0]

@@ -1,9 +1,13 @@
 """``huzhu capital``: the capital table of a scenario file."""
 
 import argparse
+from typing import TYPE_CHECKING
 
 from engine.cli.scenarios import find
 from engine.cli.table import table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
@@ -28,12 +32,12 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from engine.policy import capital, decompose, exit_capital
-    from engine.results import COMPONENTS
+    from engine.horizon import capital, decompose, exit_capital
     from engine.scenario import load_scenario
 
     scenario = load_scenario(find(args.scenario))
-    frame = capital(scenario, paths=args.paths, seed=args.seed, horizon_years=args.horizon)
+    common = {"paths": args.paths, "seed": args.seed, "horizon_years": args.horizon}
+    frame = capital(scenario, **common)
     attrs = frame.attrs
     print(
         f"{scenario.name}: {scenario.plan.name}, {attrs['members']:,} members; "
@@ -42,6 +46,16 @@ def run(args: argparse.Namespace) -> None:
     )
     print(f"P(closure announced within the horizon): {attrs['p_closure']:.4f}")
     print()
+    _print_capital(frame)
+    _print_exit(exit_capital(scenario, **common), attrs["members"])
+    if args.sources:
+        _print_sources(decompose(scenario, **common))
+
+
+def _print_capital(frame: "pd.DataFrame") -> None:
+    """The capital table: estimates, intervals, per member and the components at the tail."""
+    from engine.results import COMPONENTS
+
     header = ["statistic", "million yuan", "95% interval", "yuan/member", "95% interval"]
     header += [name.removesuffix("_pv") for name in COMPONENTS]
     rows = []
@@ -58,8 +72,10 @@ def run(args: argparse.Namespace) -> None:
         )
     print(table(rows, header))
     print("\ncomponents: conditional means at the tail (million yuan); capital = VaR 99.5%")
-    members = attrs["members"]
-    ex = exit_capital(scenario, paths=args.paths, seed=args.seed, horizon_years=args.horizon)
+
+
+def _print_exit(ex: "pd.Series", members: int) -> None:
+    """The exit capital with its order-statistic interval."""
     print(
         f"\nexit capital (准出): VaR {100 * ex.level:g}% over paths of the largest expected "
         "cost of a closure announced within the horizon"
@@ -76,21 +92,15 @@ def run(args: argparse.Namespace) -> None:
     header = ["million yuan", "95% interval", "yuan/member", "95% interval", "mean (million)"]
     print(table(rows, header))
     print(f"interval: order statistics of {int(ex.paths):,} paths; {members:,} members")
-    if args.sources:
-        parts = decompose(scenario, paths=args.paths, seed=args.seed, horizon_years=args.horizon)
-        print("\nrisk sources added in turn (common random numbers), million yuan")
-        header = [
-            "source added",
-            "mean",
-            "sd",
-            "VaR 99.5%",
-            "TVaR 99.5%",
-            "variance part",
-            "VaR part",
-        ]
-        rows = [
-            [str(name), *(f"{row[c] / 1e6:,.3f}" for c in ("mean", "sd", "VaR", "TVaR")),
-             f"{row.variance_part / 1e12:,.4f} (10^12)", f"{row.VaR_part / 1e6:,.3f}"]
-            for name, row in parts.iterrows()
-        ]  # fmt: skip
-        print(table(rows, header))
+
+
+def _print_sources(parts: "pd.DataFrame") -> None:
+    """The split of variance and VaR by risk source."""
+    print("\nrisk sources added in turn (common random numbers), million yuan")
+    header = ["source added", "mean", "sd", "VaR 99.5%", "TVaR 99.5%", "variance part", "VaR part"]
+    rows = [
+        [str(name), *(f"{row[c] / 1e6:,.3f}" for c in ("mean", "sd", "VaR", "TVaR")),
+         f"{row.variance_part / 1e12:,.4f} (10^12)", f"{row.VaR_part / 1e6:,.3f}"]
+        for name, row in parts.iterrows()
+    ]  # fmt: skip
+    print(table(rows, header))
