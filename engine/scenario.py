@@ -14,7 +14,7 @@ from typing import Any, Self
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from engine.errors import InputError
-from engine.plans import PLANS, Plan
+from engine.plans import PERIODS_PER_YEAR, PLANS, Plan
 from engine.sections import (
     AGE_MIXES,
     FIRST_START,
@@ -220,7 +220,7 @@ class Scenario(_Section):
                 f"population.duration_mix: policy year {y + 1} (share {w:g}) lies inside the "
                 f"first {entry} periods (waiting and audit window), where no member is seasoned"
                 for y, w in enumerate(years[:-1])
-                if w > 0 and entry >= 24 * (y + 1)
+                if w > 0 and entry >= PERIODS_PER_YEAR * (y + 1)
             ]
         return problems
 
@@ -265,7 +265,7 @@ class Scenario(_Section):
     @property
     def periods(self) -> int:
         """Number of semi-monthly periods in the horizon."""
-        return round(self.run.years * 24)
+        return round(self.run.years * PERIODS_PER_YEAR)
 
     def replace(self, **sections: Any) -> "Scenario":
         """A validated copy with whole fields or ``section={"field": value}`` updates."""
