@@ -27,67 +27,39 @@ from numba import prange
 
 from engine._jit import jit
 from engine.rng import beta_mean_sd, binomial, gamma, normal, poisson, seed_stream, uniform
+from engine.variables import COUNT_VARS, MONEY_VARS, PATH_INT_VARS, TOTAL_VARS
 
-COUNT_VARS = (
-    "members",
-    "sharing",
-    "eligible",
-    "waiting",
-    "impaired",
-    "claims",
-    "approved",
-    "cases_paid",
-    "failures",
-    "aged_out",
-    "joiners",
-    "exits",
-    "deaths",
-    "lapses",
-    "active",
-    "removed",
+# where the kernel writes each output, by name (engine.variables holds the table)
+_C, _M, _T, _P = (v.index for v in (COUNT_VARS, MONEY_VARS, TOTAL_VARS, PATH_INT_VARS))
+MEMBERS, SHARING, ELIGIBLE, WAITING = _C("members"), _C("sharing"), _C("eligible"), _C("waiting")
+IMPAIRED, CLAIMS, APPROVED, CASES_PAID = (
+    _C("impaired"),
+    _C("claims"),
+    _C("approved"),
+    _C("cases_paid"),
 )
-"""Per path and period counts, in the order of the kernel's ``counts`` output."""
-
-MONEY_VARS = (
-    "benefits",
-    "fees",
-    "share_pre",
-    "share_post",
-    "members_paid",
-    "backstop",
-    "shortfall",
-    "recovered",
-    "runoff",
-    "liability",
-    "prepay_pool",
-    "revenue",
-    "platform_cost",
-    "net_cash",
-    "reserve_draw",
-    "reserve",
-    "arrears",
-    "written_off",
-    "notice_paid",
-    "exit_cost",
+FAILURES, AGED_OUT, JOINERS, EXITS = _C("failures"), _C("aged_out"), _C("joiners"), _C("exits")
+DEATHS, LAPSES, ACTIVE, REMOVED = _C("deaths"), _C("lapses"), _C("active"), _C("removed")
+BENEFITS, FEES, SHARE_PRE, SHARE_POST = (
+    _M("benefits"),
+    _M("fees"),
+    _M("share_pre"),
+    _M("share_post"),
 )
-"""Per path and period amounts (yuan), in the order of the kernel's ``money`` output."""
-
-TOTAL_VARS = (
-    "liability_pv",
-    "backstop_pv",
-    "shortfall_pv",
-    "runoff_pv",
-    "share_total",
-    "platform_result",
-    "log_weight",
-    "cost_martingale",
-    "reserve_pv",
-    "stranded_contributions",
+MEMBERS_PAID, BACKSTOP, SHORTFALL = _M("members_paid"), _M("backstop"), _M("shortfall")
+RECOVERED, RUNOFF, LIABILITY = _M("recovered"), _M("runoff"), _M("liability")
+PREPAY_POOL, PLATFORM_COST, NET_CASH = _M("prepay_pool"), _M("platform_cost"), _M("net_cash")
+RESERVE_DRAW, RESERVE, ARREARS = _M("reserve_draw"), _M("reserve"), _M("arrears")
+WRITTEN_OFF, NOTICE_PAID, EXIT_COST = _M("written_off"), _M("notice_paid"), _M("exit_cost")
+LIABILITY_PV, BACKSTOP_PV, SHORTFALL_PV = _T("liability_pv"), _T("backstop_pv"), _T("shortfall_pv")
+RUNOFF_PV, SHARE_TOTAL, PLATFORM_RESULT = _T("runoff_pv"), _T("share_total"), _T("platform_result")
+LOG_WEIGHT, COST_MARTINGALE, RESERVE_PV = _T("log_weight"), _T("cost_martingale"), _T("reserve_pv")
+STRANDED_CONTRIBUTIONS = _T("stranded_contributions")
+CLOSURE_PERIOD, STRANDED_MEMBERS, CLOSURE_CAUSE = (
+    _P("closure_period"),
+    _P("stranded_members"),
+    _P("closure_cause"),
 )
-"""Per path totals, in the order of the kernel's ``totals`` output."""
-
-PATH_INT_VARS = ("closure_period", "stranded_members", "closure_cause")
-"""Per path integers, in the order of the kernel's ``path_ints`` output."""
 
 # indices into par (float64)
 (
@@ -721,23 +693,6 @@ def deduct_prepay(st, dst, m, dm, tot, p, pool, need, sharing, start_members, n_
 
 
 @jit
-def write_period(c_t, m_t, v, ints, d, totals):
-    """Write one period's counts ``ints`` and amounts ``v`` (in the ``*_VARS`` order, ``v``
-    without the duplicate ``revenue``) and add the period to the path's totals."""
-    for i in range(ints.size):
-        c_t[i] = ints[i]
-    for i in range(11):
-        m_t[i] = v[i]
-    m_t[11] = v[1]  # revenue: the fees
-    for i in range(11, v.size):
-        m_t[i + 1] = v[i]
-    totals[0] += v[9] * d
-    totals[1] += v[5] * d
-    totals[2] += (v[6] - v[7]) * d
-    totals[3] += v[8] * d
-
-
-@jit
 def run_path(
     key,
     path,
@@ -794,8 +749,6 @@ def run_path(
     held = np.zeros(max(ipar[REMOVE_AFTER] - 1, 1), dtype=np.int64)  # members in arrears
     owed = np.zeros(held.size)
     last_sharing = 0
-    ints = np.zeros(counts.shape[1], dtype=np.int64)
-    v = np.zeros(money.shape[1] - 1)
     prepay = table[0, PREPAY]
     pool = tot.sum() * prepay
     ytd = 0.0
@@ -803,7 +756,7 @@ def run_path(
     contributed = 0.0  # average past contributions of a current member
     phase = 0
     notice_left = 0
-    path_ints[0] = -1
+    path_ints[CLOSURE_PERIOD] = -1
     outside = closure_time(key, path, closure_p) if ipar[HAZARD_ON] else -1
     known = np.empty(counts.shape[0])
     shocks = np.empty(counts.shape[0])
@@ -934,8 +887,8 @@ def run_path(
             if cause != OPEN:
                 phase = 1
                 notice_left = ipar[NOTICE]
-                path_ints[0] = t
-                path_ints[2] = cause
+                path_ints[CLOSURE_PERIOD] = t
+                path_ints[CLOSURE_CAUSE] = cause
         elif phase == 1:
             notice_left -= 1
         elif phase == 3:
@@ -946,8 +899,8 @@ def run_path(
             if phase == 2:
                 runoff += pending_benefits(pending, ben)
             left = tot.sum()
-            path_ints[1] = left
-            totals[9] = left * contributed
+            path_ints[STRANDED_MEMBERS] = left
+            totals[STRANDED_CONTRIBUTIONS] = left * contributed
             if ipar[TRANSFER]:
                 runoff += left * p[TRANSFER_COST]
             m[:] = 0
@@ -967,24 +920,48 @@ def run_path(
             reserve += p[RESERVE_RATE] * revenue
         platform_cost = p[FIXED_COST] + p[COST_CASE] * claims + p[COST_JOINER] * joiners
         net = revenue - platform_cost - liability
-        ints[:] = (
-            eligible + waiting, sharing, eligible, waiting, impaired, claims, approved, cases,
-            failures, aged_out, joiners, exits, deaths, lapses,
-            1 if phase == 0 or path_ints[0] == t else 0, removed,
-        )  # fmt: skip
-        v[:] = (
-            benefits, revenue, cost / sharing if sharing > 0 else 0.0,
-            share if sharing > 0 else 0.0, paid, backstop, shortfall, recovered, runoff,
-            liability, pool, platform_cost, net, reserve_draw, reserve, owed.sum(), written,
+        c, v, d = counts[t], money[t], discount[t]
+        c[MEMBERS], c[SHARING], c[ELIGIBLE], c[WAITING] = (
+            eligible + waiting,
+            sharing,
+            eligible,
+            waiting,
+        )
+        c[IMPAIRED], c[CLAIMS], c[APPROVED], c[CASES_PAID] = impaired, claims, approved, cases
+        c[FAILURES], c[AGED_OUT], c[JOINERS], c[EXITS] = failures, aged_out, joiners, exits
+        c[DEATHS], c[LAPSES], c[REMOVED] = deaths, lapses, removed
+        c[ACTIVE] = 1 if phase == 0 or path_ints[CLOSURE_PERIOD] == t else 0
+        v[BENEFITS], v[FEES] = benefits, revenue
+        v[SHARE_PRE] = cost / sharing if sharing > 0 else 0.0
+        v[SHARE_POST] = share if sharing > 0 else 0.0
+        v[MEMBERS_PAID], v[BACKSTOP], v[SHORTFALL], v[RECOVERED] = (
+            paid,
+            backstop,
+            shortfall,
+            recovered,
+        )
+        v[RUNOFF], v[LIABILITY], v[PREPAY_POOL] = runoff, liability, pool
+        v[PLATFORM_COST], v[NET_CASH], v[RESERVE_DRAW], v[RESERVE] = (
+            platform_cost,
+            net,
+            reserve_draw,
+            reserve,
+        )
+        v[ARREARS], v[WRITTEN_OFF], v[NOTICE_PAID], v[EXIT_COST] = (
+            owed.sum(),
+            written,
             notice_paid,
             exit_t,
-        )  # fmt: skip
-        write_period(counts[t], money[t], v, ints, discount[t], totals)
-        totals[4] += due if sharing > 0 else 0.0
-        totals[5] += net
-        totals[8] += reserve_draw * discount[t]
-    totals[6] = acc[0]
-    totals[7] = acc[1]
+        )
+        totals[LIABILITY_PV] += liability * d
+        totals[BACKSTOP_PV] += backstop * d
+        totals[SHORTFALL_PV] += (shortfall - recovered) * d
+        totals[RUNOFF_PV] += runoff * d
+        totals[SHARE_TOTAL] += due if sharing > 0 else 0.0
+        totals[PLATFORM_RESULT] += net
+        totals[RESERVE_PV] += reserve_draw * d
+    totals[LOG_WEIGHT] = acc[0]
+    totals[COST_MARTINGALE] = acc[1]
 
 
 @jit(parallel=True)

@@ -7,6 +7,7 @@ import numpy as np
 
 from engine import kernel as K
 from engine.rng import beta_mean_sd, binomial, gamma, normal, poisson, seed_stream, uniform
+from engine.variables import COUNT, MONEY, TABLE, TOTAL
 
 
 def seq_sum(x):
@@ -194,7 +195,8 @@ def arrears_step(st, held, owed, sharing, last_sharing, rate, due, remove_after,
 
 
 def reference_path(key, path, inputs, scenario):
-    """One path as (counts [period, var], money [period, var], totals [var], path_ints [var])."""
+    """One path as ``{name: value}`` for every variable of the table (engine.variables): an
+    array by period for counts and amounts, a number for per-path values."""
     ipar = inputs.ipar
     regimes = [inputs, *inputs.later]
     st = np.empty(4, dtype=np.uint64)
@@ -223,9 +225,12 @@ def reference_path(key, path, inputs, scenario):
     reserve, contributed, stranded = par[K.RESERVE0], 0.0, 0
     log_weight = martingale = 0.0
     periods = scenario.periods
-    counts = np.zeros((periods, len(K.COUNT_VARS)), dtype=np.int64)
-    money = np.zeros((periods, len(K.MONEY_VARS)))
-    totals = np.zeros(len(K.TOTAL_VARS))
+    out = {
+        v.name: np.zeros(periods, dtype=np.int64 if v.kind == COUNT else float)
+        for v in TABLE
+        if v.kind in (COUNT, MONEY)
+    }
+    totals = dict.fromkeys((v.name for v in TABLE if v.kind == TOTAL), 0.0)
 
     def due_cases(row, sharing, cap):
         n = pending[row].copy()
@@ -464,7 +469,7 @@ def reference_path(key, path, inputs, scenario):
                     runoff += seq_sum(pending[r] * benefit)
                 pending[:] = 0
             stranded = int(m.sum())
-            totals[9] = stranded * contributed
+            totals["stranded_contributions"] = stranded * contributed
             if ipar[K.TRANSFER]:
                 runoff += stranded * par[K.TRANSFER_COST]
             m[:] = 0
@@ -482,55 +487,54 @@ def reference_path(key, path, inputs, scenario):
         platform_cost = par[K.FIXED_COST] + par[K.COST_CASE] * claims + par[K.COST_JOINER] * joiners
         net = revenue - platform_cost - liability
         active = 1 if phase == 0 or closure == t else 0
-        counts[t] = (
-            eligible + waiting,
-            sharing,
-            eligible,
-            waiting,
-            impaired,
-            claims,
-            approved,
-            cases,
-            failures,
-            aged_out,
-            joiners,
-            exits,
-            deaths,
-            lapses,
-            active,
-            removed,
-        )
-        money[t] = (
-            benefits,
-            revenue,
-            cost / sharing if sharing else 0.0,
-            share if sharing else 0.0,
-            paid,
-            backstop,
-            shortfall,
-            recovered,
-            runoff,
-            liability,
-            pool,
-            revenue,
-            platform_cost,
-            net,
-            reserve_draw,
-            reserve,
-            seq_sum(owed),
-            written,
-            notice_paid,
-            exit_t,
-        )
+        row = {
+            "members": eligible + waiting,
+            "sharing": sharing,
+            "eligible": eligible,
+            "waiting": waiting,
+            "impaired": impaired,
+            "claims": claims,
+            "approved": approved,
+            "cases_paid": cases,
+            "failures": failures,
+            "aged_out": aged_out,
+            "joiners": joiners,
+            "exits": exits,
+            "deaths": deaths,
+            "lapses": lapses,
+            "active": active,
+            "removed": removed,
+            "benefits": benefits,
+            "fees": revenue,
+            "share_pre": cost / sharing if sharing else 0.0,
+            "share_post": share if sharing else 0.0,
+            "members_paid": paid,
+            "backstop": backstop,
+            "shortfall": shortfall,
+            "recovered": recovered,
+            "runoff": runoff,
+            "liability": liability,
+            "prepay_pool": pool,
+            "revenue": revenue,
+            "platform_cost": platform_cost,
+            "net_cash": net,
+            "reserve_draw": reserve_draw,
+            "reserve": reserve,
+            "arrears": seq_sum(owed),
+            "written_off": written,
+            "notice_paid": notice_paid,
+            "exit_cost": exit_t,
+        }
+        for name, value in row.items():
+            out[name][t] = value
         d = inputs.discount[t]
-        totals[:6] += (
-            liability * d,
-            backstop * d,
-            (shortfall - recovered) * d,
-            runoff * d,
-            due if sharing else 0.0,
-            net,
-        )
-        totals[8] += reserve_draw * d
-    totals[6:8] = (log_weight, martingale)
-    return counts, money, totals, np.array([closure, stranded, cause])
+        totals["liability_pv"] += liability * d
+        totals["backstop_pv"] += backstop * d
+        totals["shortfall_pv"] += (shortfall - recovered) * d
+        totals["runoff_pv"] += runoff * d
+        totals["share_total"] += due if sharing else 0.0
+        totals["platform_result"] += net
+        totals["reserve_pv"] += reserve_draw * d
+    totals["log_weight"], totals["cost_martingale"] = log_weight, martingale
+    totals.update(closure_period=closure, stranded_members=stranded, closure_cause=cause)
+    return out | totals
