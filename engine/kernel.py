@@ -26,6 +26,18 @@ import numpy as np
 from numba import prange
 
 from engine._jit import jit
+from engine.kernel_inputs import (  # noqa: F401 (indices read by name elsewhere)
+    CLAIMANTS_LEAVE,
+    ELASTICITY_IMP,
+    ELASTICITY_STD,
+    EXITS_ON,
+    MAX_AGE,
+    MEMBER_FEE,
+    N_ELIG,
+    PRICE_RATE,
+    REF_SHARE,
+    WAITING_SHARE,
+)
 from engine.rng import beta_mean_sd, binomial, gamma, normal, poisson, seed_stream, uniform
 from engine.variables import COUNT_VARS, MONEY_VARS, PATH_INT_VARS, TOTAL_VARS
 
@@ -60,65 +72,6 @@ CLOSURE_PERIOD, STRANDED_MEMBERS, CLOSURE_CAUSE = (
     _P("stranded_members"),
     _P("closure_cause"),
 )
-
-# indices into par (float64)
-(
-    CAP_CASE,
-    CAP_PERIOD,
-    CAP_YEAR,
-    MEMBER_FEE,
-    FAILURE,
-    RECOVERY,
-    PREPAY,
-    MIN_BALANCE,
-    TOPUP,
-    REF_SHARE,
-    PRICE_RATE,
-    ELASTICITY_STD,
-    ELASTICITY_IMP,
-    JOIN_ELASTICITY,
-    IMPAIRED_F0,
-    IMPAIRED_GAMMA,
-    FIXED_COST,
-    COST_CASE,
-    COST_JOINER,
-    THETA,
-    RESERVE0,
-    RESERVE_TRIGGER,
-    RESERVE_RATE,
-    TRANSFER_COST,
-    INCIDENCE,
-    FAILURE_SD,
-    BACKPAY,
-    RUSH,
-    MULT_SD,
-    TREND_SD,
-    DISPERSION,
-    SHOCK_RATE,
-    SHOCK_SIZE,
-) = range(33)
-N_PAR = 33
-
-# indices into ipar (int64)
-(
-    LAG,
-    NOTICE,
-    MAX_AGE,
-    N_ELIG,
-    WAITING_SHARE,
-    CLAIMANTS_LEAVE,
-    MIN_MEMBERS,
-    EXITS_ON,
-    MORTALITY_ON,
-    TRANSFER,
-    PAY_NOTICE,
-    ANNOUNCE,
-    HAZARD_ON,
-    REMOVE_AFTER,
-    ARREARS_ON,
-    DURATION_ON,
-) = range(16)
-N_IPAR = 16
 
 OPEN, CAUSE_MEMBERS, CAUSE_DATE, CAUSE_HAZARD = range(4)
 """Values of ``closure_cause``: never closed, below the minimum, on the date, the hazard."""
@@ -465,7 +418,7 @@ SHOCK_STREAM = (1 << 60) + (1 << 59)
 
 
 @jit
-def path_factors(key, path, table, known, shocks):
+def path_factors(key, path, params, known, shocks):
     """The path's incidence factors, 1 where the fields are 0: ``known[t]`` from its
     parameter draws (a mean-one lognormal multiplier ``exp(s Z - s**2 / 2)`` and a mean-one
     trend ``exp(u_t Z' - u_t**2 / 2)``, ``u_t = trend_sd * years``, each one normal per
@@ -474,30 +427,29 @@ def path_factors(key, path, table, known, shocks):
     st = np.empty(4, dtype=np.uint64)
     known[:] = 1.0
     shocks[:] = 1.0
-    s = table[0, MULT_SD]
+    s = params.multiplier_sd[0]
     if s > 0.0:
         seed_stream(key, path, MULTIPLIER_STREAM, st)
         known[:] = np.exp(s * normal(st) - 0.5 * s * s)
-    if (table[:, TREND_SD] > 0.0).any():
+    if (params.trend_sd > 0.0).any():
         seed_stream(key, path, TREND_STREAM, st)
         z = normal(st)
         for t in range(known.size):
-            u = table[t, TREND_SD]
+            u = params.trend_sd[t]
             if u > 0.0:
                 known[t] *= np.exp(u * z - 0.5 * u * u)
     for t in range(shocks.size):
-        a = table[t, DISPERSION]
+        a = params.dispersion[t]
         if a > 0.0:
             seed_stream(key, path, DISPERSION_STREAM + t, st)
             shocks[t] = gamma(st, 1.0 / a) * a
-        if table[t, SHOCK_RATE] > 0.0:
+        if params.shock_rate[t] > 0.0:
             seed_stream(key, path, SHOCK_STREAM + t, st)
-            shocks[t] *= 1.0 + poisson(st, table[t, SHOCK_RATE]) * table[t, SHOCK_SIZE]
+            shocks[t] *= 1.0 + poisson(st, params.shock_rate[t]) * params.shock_size[t]
 
 
 @jit
-def exit_cost(t, m, pending, table, regime, hazard, approval, benefit, case_cost, ipar,
-              tenure_w, known, age_up):  # fmt: skip
+def exit_cost(t, m, pending, inputs, params, rules, known):
     """Expected cost to the platform of a closure announced at the end of period ``t``,
     given the path's state then (members ``m``, approved claims ``pending``, its known
     incidence factors ``known``): the notice periods' cases (benefits, or with an unpaid
@@ -505,20 +457,22 @@ def exit_cost(t, m, pending, table, regime, hazard, approval, benefit, case_cost
     transfer cost. Claims are expected values (claimants leave in expectation, the future
     shocks have their mean, members in the select period count as seasoned); periods
     past the horizon use the last period's parameters."""
-    last = table.shape[0] - 1
-    lag = ipar[LAG]
-    n_elig = ipar[N_ELIG]
+    regime, hazard, approval = inputs.regime, inputs.hazard, inputs.approval
+    benefit, case_cost, tenure_w = inputs.benefit, inputs.case_cost, inputs.tenure_factor
+    last = regime.size - 1
+    lag = rules.lag
+    n_elig = rules.n_elig
     n_ten, n_sex, n_age, n_class = m.shape
-    n_share = n_ten if ipar[WAITING_SHARE] else n_elig
-    pay_notice = ipar[PAY_NOTICE] != 0
+    n_share = n_ten if rules.waiting_share else n_elig
+    pay_notice = rules.pay_notice != 0
     x = m.astype(np.float64)
     pend = pending.astype(np.float64)
     total = 0.0
-    for j in range(1, ipar[NOTICE] + 1):
+    for j in range(1, rules.notice + 1):
         u = min(t + j, last)
-        p = table[u]
         r = regime[u]
-        f = p[INCIDENCE] * p[RUSH] * (known[u] * (1.0 + p[SHOCK_RATE] * p[SHOCK_SIZE]))
+        shock = 1.0 + params.shock_rate[u] * params.shock_size[u]
+        f = params.incidence[u] * params.claims_rush[u] * (known[u] * shock)
         row = (t + j + lag) % (lag + 1)
         for w in range(n_elig):
             for s in range(n_sex):
@@ -531,7 +485,7 @@ def exit_cost(t, m, pending, table, regime, hazard, approval, benefit, case_cost
                         k = n if h == np.inf else n * tenure_w[w] * (h * f)
                         k = min(k, n) * approval[r, w]
                         pend[row, a] += k
-                        if ipar[CLAIMANTS_LEAVE]:
+                        if rules.claimants_leave:
                             x[w, s, a, c] = n - k
         sharing = 0.0
         for w in range(n_share):
@@ -545,11 +499,11 @@ def exit_cost(t, m, pending, table, regime, hazard, approval, benefit, case_cost
                 total += pend[due, a] * (benefit[r, a] if pay_notice else case_cost[r, a])
                 pend[due, a] = 0.0
         if not pay_notice:
-            total += p[MEMBER_FEE] * sharing
+            total += params.member_fee[u] * sharing
         for w in range(1, n_ten):
             x[w - 1] += x[w]
             x[w] = 0.0
-        if age_up[u]:
+        if inputs.age_up[u]:
             for w in range(n_ten):
                 for s in range(n_sex):
                     for c in range(n_class):
@@ -557,22 +511,22 @@ def exit_cost(t, m, pending, table, regime, hazard, approval, benefit, case_cost
                         for a in range(n_age - 2, 0, -1):
                             x[w, s, a, c] = x[w, s, a - 1, c]
                         x[w, s, 0, c] = 0.0
-                        for a in range(ipar[MAX_AGE] + 1, n_age):
+                        for a in range(rules.max_age + 1, n_age):
                             x[w, s, a, c] = 0.0
-    end = min(t + ipar[NOTICE], last)
-    paid_end = min(end + (0 if pay_notice or t + ipar[NOTICE] >= last else 1), last)
+    end = min(t + rules.notice, last)
+    paid_end = min(end + (0 if pay_notice or t + rules.notice >= last else 1), last)
     for r_ in range(pend.shape[0]):
         for a in range(n_age):
             if pend[r_, a] != 0.0:
                 total += pend[r_, a] * benefit[regime[paid_end], a]
-    if ipar[TRANSFER]:
+    if rules.transfer:
         left = 0.0
         for w in range(n_ten):
             for s in range(n_sex):
                 for a in range(n_age):
                     for c in range(n_class):
                         left += x[w, s, a, c]
-        total += left * table[end, TRANSFER_COST]
+        total += left * params.transfer_cost[end]
     return total
 
 
@@ -594,24 +548,24 @@ def closure_time(key, path, closure_p):
 
 
 @jit
-def cap_share(share, backstop, sharing, p, reserve, ytd, new_year):
+def cap_share(share, backstop, sharing, params, t, reserve, ytd, new_year):
     """Steps 4-5: reserve draw, per-period and calendar-year caps on the share per member;
     the platform backs the excess (added to ``backstop``).
 
     Returns (share, backstop, reserve_draw, reserve, ytd)."""
     reserve_draw = 0.0
-    if reserve > 0.0 and share > p[RESERVE_TRIGGER]:
-        reserve_draw = min(reserve, (share - p[RESERVE_TRIGGER]) * sharing)
+    if reserve > 0.0 and share > params.reserve_trigger[t]:
+        reserve_draw = min(reserve, (share - params.reserve_trigger[t]) * sharing)
         reserve -= reserve_draw
         share -= reserve_draw / sharing
-    if share > p[CAP_PERIOD]:
-        backstop += (share - p[CAP_PERIOD]) * sharing
-        share = p[CAP_PERIOD]
+    if share > params.cap_period[t]:
+        backstop += (share - params.cap_period[t]) * sharing
+        share = params.cap_period[t]
     if new_year:
         ytd = 0.0
-    if share > p[CAP_YEAR] - ytd:
-        backstop += (share - (p[CAP_YEAR] - ytd)) * sharing
-        share = p[CAP_YEAR] - ytd
+    if share > params.cap_year[t] - ytd:
+        backstop += (share - (params.cap_year[t] - ytd)) * sharing
+        share = params.cap_year[t] - ytd
     return share, backstop, reserve_draw, reserve, ytd + share
 
 
@@ -665,7 +619,7 @@ def step_arrears(st, held, owed, sharing, last_sharing, rate, due, remove_after,
 
 
 @jit
-def deduct_prepay(st, dst, m, dm, tot, p, pool, need, sharing, start_members, n_share_ten,
+def deduct_prepay(st, dst, m, dm, tot, params, t, pool, need, sharing, start_members, n_share_ten,
                   prepay, duration_on, ones):  # fmt: skip
     """Step 6 of prepay plans: the pool pays, members top up or lapse.
 
@@ -678,93 +632,76 @@ def deduct_prepay(st, dst, m, dm, tot, p, pool, need, sharing, start_members, n_
     shortfall = need - paid
     recovered = 0.0
     lapses = 0
-    if sharing > 0 and (shortfall > 0.0 or pool < p[MIN_BALANCE] * sharing):
+    if sharing > 0 and (shortfall > 0.0 or pool < params.min_balance[t] * sharing):
         per_short = shortfall / sharing
         balance = pool / holders
-        if p[TOPUP] < 1.0:
+        if params.topup[t] < 1.0:
             lapses = step_lapses(
-                st, dst, m, dm, tot, n_share_ten, 1.0 - p[TOPUP], duration_on, ones
+                st, dst, m, dm, tot, n_share_ten, 1.0 - params.topup[t], duration_on, ones
             )
         stayers = sharing - lapses
         recovered = stayers * per_short
-        units = max(1.0, np.ceil((per_short + p[MIN_BALANCE] - balance) / prepay))
+        units = max(1.0, np.ceil((per_short + params.min_balance[t] - balance) / prepay))
         pool += stayers * (units * prepay - per_short) - lapses * balance
     return paid, shortfall, recovered, lapses, pool
 
 
 @jit
-def run_path(
-    key,
-    path,
-    members0,
-    durations0,
-    hazard,
-    approval,
-    benefit,
-    case_cost,
-    base_exit,
-    mortality,
-    join_weights,
-    join_expected,
-    age_up,
-    new_year,
-    discount,
-    regime,
-    table,
-    ipar,
-    tenure_w,
-    slot_w,
-    closure_p,
-    counts,
-    money,
-    totals,
-    path_ints,
-):
+def run_path(key, path, inputs, params, rules, counts, money, totals, path_ints):
     """Simulate one path over ``counts.shape[0]`` periods, writing its rows of the outputs.
 
     Each period's illness, deductions and flows draw from their own sub-streams of the
     path, so the numbers of one step do not depend on how many draws another step made.
     Phases: 0 open, 1 notice, 3 the run-off period after an unpaid notice, 2 ended.
     """
+    hazard, approval, benefit, case_cost = (
+        inputs.hazard,
+        inputs.approval,
+        inputs.benefit,
+        inputs.case_cost,
+    )
+    base_exit, mortality, join_weights = inputs.base_exit, inputs.mortality, inputs.join_weights
+    join_expected, age_up, new_year = inputs.join_expected, inputs.age_up, inputs.new_year
+    discount, regime = inputs.discount, inputs.regime
+    tenure_w, slot_w = inputs.tenure_factor, inputs.slot_factor
     st = np.empty(4, dtype=np.uint64)
     dst = np.empty(4, dtype=np.uint64)
-    m = members0.copy()
-    dm = durations0.copy()
+    m = inputs.members0.copy()
+    dm = inputs.durations0.copy()
     tot = np.zeros(m.shape[0], dtype=np.int64)  # members per tenure, kept in step with m
     for w in range(m.shape[0]):
         tot[w] = m[w].sum()
-    lag = ipar[LAG]
-    n_elig = ipar[N_ELIG]
-    n_share_ten = m.shape[0] if ipar[WAITING_SHARE] else n_elig
-    duration_on = ipar[DURATION_ON] != 0
-    pay_notice = ipar[PAY_NOTICE] != 0
+    lag = rules.lag
+    n_elig = rules.n_elig
+    n_share_ten = m.shape[0] if rules.waiting_share else n_elig
+    duration_on = rules.duration_on != 0
+    pay_notice = rules.pay_notice != 0
     pending = np.zeros((lag + 1, m.shape[2]), dtype=np.int64)
     price_hazard = np.zeros(2)
     tilt = np.empty(case_cost.shape)
     for r in range(case_cost.shape[0]):
-        tilt[r] = table[0, THETA] * case_cost[r]
+        tilt[r] = params.tilt[0] * case_cost[r]
     acc = np.zeros(2)
     ones = np.ones(dm.shape[0])
     joined = np.zeros(m.shape[1:], dtype=np.int64)
-    held = np.zeros(max(ipar[REMOVE_AFTER] - 1, 1), dtype=np.int64)  # members in arrears
+    held = np.zeros(max(rules.remove_after - 1, 1), dtype=np.int64)  # members in arrears
     owed = np.zeros(held.size)
     last_sharing = 0
-    prepay = table[0, PREPAY]
+    prepay = params.prepay[0]
     pool = tot.sum() * prepay
     ytd = 0.0
-    reserve = table[0, RESERVE0]
+    reserve = params.reserve[0]
     contributed = 0.0  # average past contributions of a current member
     phase = 0
     notice_left = 0
     path_ints[CLOSURE_PERIOD] = -1
-    outside = closure_time(key, path, closure_p) if ipar[HAZARD_ON] else -1
+    outside = closure_time(key, path, inputs.closure_p) if rules.hazard_on else -1
     known = np.empty(counts.shape[0])
     shocks = np.empty(counts.shape[0])
-    path_factors(key, path, table, known, shocks)
+    path_factors(key, path, params, known, shocks)
     for t in range(counts.shape[0]):
         if phase == 2:
             continue  # outputs stay zero
-        p = table[t]
         r = regime[t]
         ben, cc = benefit[r], case_cost[r]
         start_members = tot.sum()
@@ -773,15 +710,17 @@ def run_path(
             seed_stream(key, path, DURATION_STREAM + t, dst)
         if phase != 3:
             seed_stream(key, path, 3 * t + ILLNESS, st)
-            factor = p[INCIDENCE] * p[RUSH] if phase == 1 else p[INCIDENCE]
+            factor = (
+                params.incidence[t] * params.claims_rush[t] if phase == 1 else params.incidence[t]
+            )
             factor *= known[t] * shocks[t]
             claims, approved = step_illness(
-                st, dst, m, dm, tot, hazard[r], approval[r], n_elig, ipar[CLAIMANTS_LEAVE],
+                st, dst, m, dm, tot, hazard[r], approval[r], n_elig, rules.claimants_leave,
                 pending[(t + lag) % (lag + 1)], cc, tilt[r], acc, factor, tenure_w, slot_w,
                 duration_on,
             )  # fmt: skip
         eligible, waiting = tenure_sums(tot, n_elig)
-        sharing = eligible + waiting if ipar[WAITING_SHARE] else eligible
+        sharing = eligible + waiting if rules.waiting_share else eligible
         share = backstop = shortfall = recovered = runoff = paid = reserve_draw = 0.0
         written = notice_paid = 0.0
         failures = lapses = joiners = exits = deaths = removed = 0
@@ -799,34 +738,34 @@ def run_path(
                 runoff = benefits
                 benefits = cost = 0.0
             else:  # the platform pays the cases in full, fees included
-                notice_paid = benefits + (cost - benefits + p[MEMBER_FEE] * sharing)
+                notice_paid = benefits + (cost - benefits + params.member_fee[t] * sharing)
         else:
             cases, benefits, cost, share, backstop = share_cases(
-                pending[t % (lag + 1)], ben, cc, sharing, p[CAP_CASE]
+                pending[t % (lag + 1)], ben, cc, sharing, params.cap_case[t]
             )
             share, backstop, reserve_draw, reserve, ytd = cap_share(
-                share, backstop, sharing, p, reserve, ytd, new_year[t]
+                share, backstop, sharing, params, t, reserve, ytd, new_year[t]
             )
-            due = share + p[MEMBER_FEE]
+            due = share + params.member_fee[t]
             need = due * sharing
             seed_stream(key, path, 3 * t + DEDUCTION, st)
             if sharing > 0:
                 contributed += due * sharing / (eligible + waiting)
             if prepay > 0.0:
                 paid, shortfall, recovered, lapses, pool = deduct_prepay(
-                    st, dst, m, dm, tot, p, pool, need, sharing, start_members, n_share_ten,
+                    st, dst, m, dm, tot, params, t, pool, need, sharing, start_members, n_share_ten,
                     prepay, duration_on, ones,
                 )  # fmt: skip
             else:
-                rate = p[FAILURE]
-                if p[FAILURE_SD] > 0.0 and rate > 0.0:
+                rate = params.failure_rate[t]
+                if params.failure_sd[t] > 0.0 and rate > 0.0:
                     seed_stream(key, path, WAVE_STREAM + t, st)
-                    rate = beta_mean_sd(st, rate, p[FAILURE_SD])
+                    rate = beta_mean_sd(st, rate, params.failure_sd[t])
                     seed_stream(key, path, 3 * t + DEDUCTION, st)
-                if ipar[ARREARS_ON]:
+                if rules.arrears_on:
                     failures, recovered, removed, written = step_arrears(
-                        st, held, owed, sharing, last_sharing, rate, due, ipar[REMOVE_AFTER],
-                        p[BACKPAY],
+                        st, held, owed, sharing, last_sharing, rate, due, rules.remove_after,
+                        params.backpay[t],
                     )  # fmt: skip
                     if removed > 0:
                         removed = remove_members(
@@ -836,25 +775,25 @@ def run_path(
                 elif rate > 0.0:
                     failures = binomial(st, sharing, rate)
                 shortfall = failures * due
-                if not ipar[ARREARS_ON]:
-                    recovered = p[RECOVERY] * shortfall
+                if not rules.arrears_on:
+                    recovered = params.recovery_rate[t] * shortfall
                 paid = need - shortfall
             # step 7: membership flows, priced on the share just paid
             seed_stream(key, path, 3 * t + FLOWS, st)
-            ratio = due / p[REF_SHARE] if p[REF_SHARE] > 0.0 else 1.0
+            ratio = due / params.ref_share[t] if params.ref_share[t] > 0.0 else 1.0
             before = tot.sum()
-            if ipar[EXITS_ON]:
-                price_hazard[0] = p[PRICE_RATE] * ratio ** p[ELASTICITY_STD]
-                price_hazard[1] = p[PRICE_RATE] * ratio ** p[ELASTICITY_IMP]
+            if rules.exits_on:
+                price_hazard[0] = params.price_rate[t] * ratio ** params.elasticity_standard[t]
+                price_hazard[1] = params.price_rate[t] * ratio ** params.elasticity_impaired[t]
                 exits, deaths = step_exits(
                     st, dst, m, dm, tot, base_exit[r], mortality[r], price_hazard,
-                    ipar[MORTALITY_ON], duration_on, ones,
+                    rules.mortality_on, duration_on, ones,
                 )  # fmt: skip
             if prepay > 0.0 and before > 0:
                 pool *= (before - exits - deaths) / before
             if join_expected[t] > 0.0:
-                expected = join_expected[t] * max(ratio, 0.5) ** -p[JOIN_ELASTICITY]
-                f = min(1.0, p[IMPAIRED_F0] * ratio ** p[IMPAIRED_GAMMA])
+                expected = join_expected[t] * max(ratio, 0.5) ** -params.join_elasticity[t]
+                f = min(1.0, params.impaired_share[t] * ratio ** params.impaired_sensitivity[t])
                 joined[:] = 0
                 joiners = step_joiners(st, m, tot, expected, join_weights[r], f, joined)
                 pool += joiners * prepay
@@ -862,9 +801,9 @@ def run_path(
                     contributed *= (tot.sum() - joiners) / tot.sum()
 
         if duration_on:
-            advance_durations(dm, m, joined, age_up[t], ipar[MAX_AGE])
+            advance_durations(dm, m, joined, age_up[t], rules.max_age)
             joined[:] = 0
-        aged_out = age_and_wait(m, tot, age_up[t], ipar[MAX_AGE])
+        aged_out = age_and_wait(m, tot, age_up[t], rules.max_age)
         if prepay > 0.0:
             left = tot.sum()
             pool = pool * left / (left + aged_out) if left + aged_out > 0 else 0.0
@@ -872,21 +811,18 @@ def run_path(
         impaired = impaired_members(m, tot)
         exit_t = 0.0
         if phase == 0:
-            exit_t = exit_cost(
-                t, m, pending, table, regime, hazard, approval, benefit, case_cost, ipar,
-                tenure_w, known, age_up,
-            )  # fmt: skip
-            after = eligible + waiting if ipar[WAITING_SHARE] else eligible
+            exit_t = exit_cost(t, m, pending, inputs, params, rules, known)
+            after = eligible + waiting if rules.waiting_share else eligible
             cause = OPEN
-            if after < ipar[MIN_MEMBERS]:
+            if after < rules.min_members:
                 cause = CAUSE_MEMBERS
-            elif t == ipar[ANNOUNCE]:
+            elif t == rules.announce:
                 cause = CAUSE_DATE
             elif t == outside:
                 cause = CAUSE_HAZARD
             if cause != OPEN:
                 phase = 1
-                notice_left = ipar[NOTICE]
+                notice_left = rules.notice
                 path_ints[CLOSURE_PERIOD] = t
                 path_ints[CLOSURE_CAUSE] = cause
         elif phase == 1:
@@ -901,8 +837,8 @@ def run_path(
             left = tot.sum()
             path_ints[STRANDED_MEMBERS] = left
             totals[STRANDED_CONTRIBUTIONS] = left * contributed
-            if ipar[TRANSFER]:
-                runoff += left * p[TRANSFER_COST]
+            if rules.transfer:
+                runoff += left * params.transfer_cost[t]
             m[:] = 0
             dm[:] = 0
             tot[:] = 0
@@ -915,10 +851,14 @@ def run_path(
         liability = backstop + shortfall - recovered + runoff + reserve_draw
         if unpaid:
             liability += notice_paid
-        revenue = cost - benefits + p[MEMBER_FEE] * sharing
+        revenue = cost - benefits + params.member_fee[t] * sharing
         if not unpaid:
-            reserve += p[RESERVE_RATE] * revenue
-        platform_cost = p[FIXED_COST] + p[COST_CASE] * claims + p[COST_JOINER] * joiners
+            reserve += params.reserve_rate[t] * revenue
+        platform_cost = (
+            params.fixed_cost[t]
+            + params.cost_per_case[t] * claims
+            + params.cost_per_joiner[t] * joiners
+        )
         net = revenue - platform_cost - liability
         c, v, d = counts[t], money[t], discount[t]
         c[MEMBERS], c[SHARING], c[ELIGIBLE], c[WAITING] = (
@@ -965,33 +905,7 @@ def run_path(
 
 
 @jit(parallel=True)
-def run_paths(
-    key,
-    first_path,
-    members0,
-    durations0,
-    hazard,
-    approval,
-    benefit,
-    case_cost,
-    base_exit,
-    mortality,
-    join_weights,
-    join_expected,
-    age_up,
-    new_year,
-    discount,
-    regime,
-    table,
-    ipar,
-    tenure_w,
-    slot_w,
-    closure_p,
-    counts,
-    money,
-    totals,
-    path_ints,
-):
+def run_paths(key, first_path, inputs, params, rules, counts, money, totals, path_ints):
     """Simulate paths ``first_path ..`` into ``counts[path, period, var]``,
     ``money[path, period, var]``, ``totals[path, var]`` and ``path_ints[path, var]``
     (all zeroed first), in parallel over paths."""
@@ -1001,29 +915,5 @@ def run_paths(
         totals[i] = 0.0
         path_ints[i] = 0
         run_path(
-            key,
-            first_path + i,
-            members0,
-            durations0,
-            hazard,
-            approval,
-            benefit,
-            case_cost,
-            base_exit,
-            mortality,
-            join_weights,
-            join_expected,
-            age_up,
-            new_year,
-            discount,
-            regime,
-            table,
-            ipar,
-            tenure_w,
-            slot_w,
-            closure_p,
-            counts[i],
-            money[i],
-            totals[i],
-            path_ints[i],
+            key, first_path + i, inputs, params, rules, counts[i], money[i], totals[i], path_ints[i]
         )

@@ -17,6 +17,7 @@ from engine.checkpoint import Checkpoint
 from engine.checks import check_finite
 from engine.errors import InputError
 from engine.expected import hazard as annual_to_hazard
+from engine.kernel_inputs import IPAR, PAR, Inputs, Params, Rules, ipar_array, par_array
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import build_dataset, build_stream_dataset
 from engine.rng import root_key
@@ -184,38 +185,17 @@ class KernelInputs:
     def table(self) -> np.ndarray:
         """The per-period parameter table ``[period, parameter]`` (see engine.kernel)."""
         table = self.stacked("par")[self.regime]
-        table[:, kernel.INCIDENCE] *= self.incidence_factor
-        table[:, kernel.TREND_SD] *= np.arange(len(table)) / PERIODS_PER_YEAR
+        table[:, PAR["incidence"]] *= self.incidence_factor
+        table[:, PAR["trend_sd"]] *= np.arange(len(table)) / PERIODS_PER_YEAR
         return table
 
-    def args(self) -> tuple[np.ndarray, ...]:
-        """The kernel's array arguments, from ``members0`` to ``closure_p``, in order."""
-        return (
-            self.members0,
-            self.durations0,
-            *(
-                self.stacked(name)
-                for name in (
-                    "hazard",
-                    "approval",
-                    "benefit",
-                    "case_cost",
-                    "base_exit",
-                    "mortality",
-                    "join_weights",
-                )
-            ),
-            self.join_expected,
-            self.age_up,
-            self.new_year,
-            self.discount,
-            self.regime,
-            self.table(),
-            self.ipar,
-            self.tenure_factor,
-            self.slot_factor,
-            self.closure_p,
-        )
+    def args(self) -> tuple[Inputs, Params, Rules]:
+        """The kernel's inputs: ``run_paths(key, first_path, *inputs.args(), *outputs)``."""
+        stacked = ("hazard", "approval", "benefit", "case_cost", "base_exit", "mortality")
+        arrays = {name: getattr(self, name) for name in Inputs._fields}
+        arrays.update((name, self.stacked(name)) for name in (*stacked, "join_weights"))
+        columns = np.ascontiguousarray(self.table().T)
+        return Inputs(**arrays), Params._make(columns), Rules._make(int(x) for x in self.ipar)
 
 
 def period_dates(start: Any, periods: int) -> pd.DatetimeIndex:
@@ -255,59 +235,64 @@ def _regime(scenario: Scenario, members0: np.ndarray, ref_share: float | None) -
         mortality[:] = annual_to_hazard(np.minimum(a * np.exp(b * AGES), 1.0))
     fee = plan.tier_fee(scenario.tier)
     prepay = plan.tier_prepayment(scenario.tier)
-    own_ref = ex.reference_share is not None or ref_share is None
     term, ded = scenario.termination, scenario.deduction
-    par = np.zeros(kernel.N_PAR)
-    par[kernel.CAP_CASE] = plan.cap_per_case
-    par[kernel.CAP_PERIOD] = min(plan.cap_per_period, scenario.policy.max_share)
-    par[kernel.CAP_YEAR] = plan.cap_per_year
-    par[kernel.MEMBER_FEE] = fee.per_member_month * 12 / PERIODS_PER_YEAR
-    par[kernel.FAILURE] = ded.failure_rate
-    par[kernel.RECOVERY] = ded.recovery_rate
-    par[kernel.PREPAY] = prepay
-    par[kernel.MIN_BALANCE] = plan.min_balance
-    par[kernel.TOPUP] = ex.topup_probability
-    par[kernel.REF_SHARE] = reference_share(scenario, members0, hazard) if own_ref else ref_share
-    par[kernel.PRICE_RATE] = ex.price_rate / PERIODS_PER_YEAR
-    par[kernel.ELASTICITY_STD] = ex.elasticity_standard
-    par[kernel.ELASTICITY_IMP] = ex.elasticity_impaired
-    par[kernel.JOIN_ELASTICITY] = scenario.growth.price_elasticity
-    par[kernel.IMPAIRED_F0] = sel.impaired_share
-    par[kernel.IMPAIRED_GAMMA] = sel.price_sensitivity
-    par[kernel.FIXED_COST] = scenario.platform.fixed_cost
-    par[kernel.COST_CASE] = scenario.platform.cost_per_case
-    par[kernel.COST_JOINER] = scenario.platform.cost_per_joiner
-    par[kernel.THETA] = scenario.run.tilt
-    par[kernel.RESERVE0] = scenario.policy.reserve
-    par[kernel.RESERVE_TRIGGER] = scenario.policy.reserve_trigger
-    par[kernel.RESERVE_RATE] = scenario.policy.reserve_rate
-    par[kernel.TRANSFER_COST] = scenario.policy.transfer_cost
-    par[kernel.INCIDENCE] = 1.0
-    par[kernel.MULT_SD] = inc.multiplier_sd_log
-    par[kernel.TREND_SD] = inc.trend_sd
-    par[kernel.DISPERSION] = inc.period_dispersion
-    par[kernel.SHOCK_RATE] = inc.shock_per_year / PERIODS_PER_YEAR
-    par[kernel.SHOCK_SIZE] = inc.shock_size
-    par[kernel.FAILURE_SD] = ded.failure_rate_sd
-    par[kernel.BACKPAY] = ded.backpay_rate
-    par[kernel.RUSH] = term.claims_rush
-    ipar = np.zeros(kernel.N_IPAR, dtype=np.int64)
-    ipar[kernel.LAG] = scenario.claims.payment_lag
-    ipar[kernel.NOTICE] = term.notice_periods
-    ipar[kernel.MAX_AGE] = plan.max_age
-    ipar[kernel.N_ELIG] = n_elig
-    ipar[kernel.WAITING_SHARE] = scenario.waiting_members_share
-    ipar[kernel.CLAIMANTS_LEAVE] = scenario.claims.claimants_leave
-    ipar[kernel.MIN_MEMBERS] = scenario.min_members
-    ipar[kernel.EXITS_ON] = ex.base_rate > 0 or ex.price_rate > 0 or ex.mortality
-    ipar[kernel.MORTALITY_ON] = ex.mortality
-    ipar[kernel.TRANSFER] = scenario.policy.transfer_at_closure
-    ipar[kernel.PAY_NOTICE] = term.members_pay_notice
-    ipar[kernel.ANNOUNCE] = period_of(dates, term.announce_on)
-    ipar[kernel.HAZARD_ON] = term.hazard_per_year > 0
-    ipar[kernel.REMOVE_AFTER] = ded.remove_after or 0
-    ipar[kernel.ARREARS_ON] = ded.arrears
-    ipar[kernel.DURATION_ON] = bool(inc.duration_factors)
+    par = par_array(
+        cap_case=plan.cap_per_case,
+        cap_period=min(plan.cap_per_period, scenario.policy.max_share),
+        cap_year=plan.cap_per_year,
+        member_fee=fee.per_member_month * 12 / PERIODS_PER_YEAR,
+        failure_rate=ded.failure_rate,
+        recovery_rate=ded.recovery_rate,
+        prepay=prepay,
+        min_balance=plan.min_balance,
+        topup=ex.topup_probability,
+        ref_share=(
+            reference_share(scenario, members0, hazard)
+            if ex.reference_share is not None or ref_share is None
+            else ref_share
+        ),
+        price_rate=ex.price_rate / PERIODS_PER_YEAR,
+        elasticity_standard=ex.elasticity_standard,
+        elasticity_impaired=ex.elasticity_impaired,
+        join_elasticity=scenario.growth.price_elasticity,
+        impaired_share=sel.impaired_share,
+        impaired_sensitivity=sel.price_sensitivity,
+        fixed_cost=scenario.platform.fixed_cost,
+        cost_per_case=scenario.platform.cost_per_case,
+        cost_per_joiner=scenario.platform.cost_per_joiner,
+        tilt=scenario.run.tilt,
+        reserve=scenario.policy.reserve,
+        reserve_trigger=scenario.policy.reserve_trigger,
+        reserve_rate=scenario.policy.reserve_rate,
+        transfer_cost=scenario.policy.transfer_cost,
+        incidence=1.0,
+        multiplier_sd=inc.multiplier_sd_log,
+        trend_sd=inc.trend_sd,
+        dispersion=inc.period_dispersion,
+        shock_rate=inc.shock_per_year / PERIODS_PER_YEAR,
+        shock_size=inc.shock_size,
+        failure_sd=ded.failure_rate_sd,
+        backpay=ded.backpay_rate,
+        claims_rush=term.claims_rush,
+    )
+    ipar = ipar_array(
+        lag=scenario.claims.payment_lag,
+        notice=term.notice_periods,
+        max_age=plan.max_age,
+        n_elig=n_elig,
+        waiting_share=scenario.waiting_members_share,
+        claimants_leave=scenario.claims.claimants_leave,
+        min_members=scenario.min_members,
+        exits_on=ex.base_rate > 0 or ex.price_rate > 0 or ex.mortality,
+        mortality_on=ex.mortality,
+        transfer=scenario.policy.transfer_at_closure,
+        pay_notice=term.members_pay_notice,
+        announce=period_of(dates, term.announce_on),
+        hazard_on=term.hazard_per_year > 0,
+        remove_after=ded.remove_after or 0,
+        arrears_on=ded.arrears,
+        duration_on=bool(inc.duration_factors),
+    )
     closure_p = np.zeros(periods)
     if term.hazard_per_year > 0:
         closure_p[max(period_of(dates, term.hazard_from), 0) :] = -np.expm1(
@@ -366,11 +351,11 @@ def prepare(scenario: Scenario) -> KernelInputs:
         start = period_of(base.dates, scenario.events[i].date)
         if start < 0:
             continue  # after the horizon
-        variant = _regime(scenario.after_event(i), members0, float(base.par[kernel.REF_SHARE]))
+        variant = _regime(scenario.after_event(i), members0, float(base.par[PAR["ref_share"]]))
         later.append(variant)
         regime[start:] = len(later)
         join_expected[start:] = variant.join_expected[start:]
-        for flag in (kernel.EXITS_ON, kernel.MORTALITY_ON):
+        for flag in (IPAR["exits_on"], IPAR["mortality_on"]):
             ipar[flag] |= variant.ipar[flag]
     return dataclasses.replace(
         base, regime=regime, join_expected=join_expected, ipar=ipar, later=tuple(later)

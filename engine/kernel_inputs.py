@@ -1,0 +1,200 @@
+"""The kernel's inputs as named, typed structures (``typing.NamedTuple``, which numba
+compiles in nopython and ``prange`` code and caches like arrays).
+
+``Inputs`` holds the arrays: those a dated change may alter carry a leading regime axis
+(``hazard[regime[t]]``), the others are by period or fixed. ``Params`` holds the float
+parameters, each an array by period (a column of ``KernelInputs.table()``), so any of them
+may vary from period to period; the kernel reads ``params.cap_case[t]``. ``Rules`` holds the
+fixed integer switches and sizes. ``engine.simulate.KernelInputs`` builds all three from a
+scenario; its ``par`` and ``ipar`` arrays are laid out in the order of ``Params`` and
+``Rules`` (``PAR`` and ``IPAR`` give the index of each name).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Inputs(NamedTuple):
+    """The kernel's arrays (int64 counts, float64 rates and money)."""
+
+    members0: np.ndarray
+    """Starting members ``[tenure, sex, age, class]``."""
+    durations0: np.ndarray
+    """Starting tenure-0 members by duration slot ``[slot, sex, age, class]``."""
+    hazard: np.ndarray
+    """Illness hazard per period ``[regime, sex, age, class]`` (``inf``: certain)."""
+    approval: np.ndarray
+    """Approval rate of a claim ``[regime, tenure]``."""
+    benefit: np.ndarray
+    """Benefit of a case ``[regime, age]`` (yuan)."""
+    case_cost: np.ndarray
+    """Cost of a case to the members, benefit and per-case fees ``[regime, age]`` (yuan)."""
+    base_exit: np.ndarray
+    """Exit hazard per period before the price response ``[regime, sex, age]``."""
+    mortality: np.ndarray
+    """Mortality hazard per period ``[regime, sex, age]``."""
+    join_weights: np.ndarray
+    """Joiners' mix ``[regime, sex, age]``, summing to 1."""
+    join_expected: np.ndarray
+    """Expected joiners before the price response ``[period]``."""
+    age_up: np.ndarray
+    """Everyone ages at the end of the period ``[period]`` (bool)."""
+    new_year: np.ndarray
+    """The period starts a calendar year ``[period]`` (bool)."""
+    discount: np.ndarray
+    """Discount factor of the period's cash flows ``[period]``."""
+    regime: np.ndarray
+    """The regime in force ``[period]`` (int64)."""
+    tenure_factor: np.ndarray
+    """Duration factor of the incidence by tenure ``[tenure]``."""
+    slot_factor: np.ndarray
+    """Duration factor of the incidence by duration slot of tenure 0 ``[slot]``."""
+    closure_p: np.ndarray
+    """Probability of an outside closure in the period ``[period]``."""
+
+
+class Params(NamedTuple):
+    """The float parameters, each ``[period]`` (float64)."""
+
+    cap_case: np.ndarray
+    """Cap on a member's share of one case (yuan)."""
+    cap_period: np.ndarray
+    """Cap on a member's share in a period (yuan), the plan's or the mandated maximum."""
+    cap_year: np.ndarray
+    """Cap on a member's shares in a calendar year (yuan)."""
+    member_fee: np.ndarray
+    """Management fee per member and period (yuan)."""
+    failure_rate: np.ndarray
+    """Probability that a sharing member's deduction fails."""
+    recovery_rate: np.ndarray
+    """Share of the failed deductions recovered (without arrears)."""
+    prepay: np.ndarray
+    """Prepayment unit of prepay plans (yuan; 0: deduction plans)."""
+    min_balance: np.ndarray
+    """Balance per member below which prepay members top up (yuan)."""
+    topup: np.ndarray
+    """Probability that a prepay member tops up rather than lapse."""
+    ref_share: np.ndarray
+    """The exits' and joiners' reference share (yuan)."""
+    price_rate: np.ndarray
+    """Price-driven exit hazard per period at the reference share."""
+    elasticity_standard: np.ndarray
+    """Price elasticity of the standard class's exits."""
+    elasticity_impaired: np.ndarray
+    """Price elasticity of the impaired class's exits."""
+    join_elasticity: np.ndarray
+    """Price elasticity of the joiners."""
+    impaired_share: np.ndarray
+    """Impaired share of the joiners at the reference share."""
+    impaired_sensitivity: np.ndarray
+    """Price sensitivity of the joiners' impaired share."""
+    fixed_cost: np.ndarray
+    """Platform's fixed cost per period (yuan)."""
+    cost_per_case: np.ndarray
+    """Platform's cost per claim investigated (yuan)."""
+    cost_per_joiner: np.ndarray
+    """Platform's cost per joiner (yuan)."""
+    tilt: np.ndarray
+    """Importance-sampling tilt per yuan of case cost (read in period 0)."""
+    reserve: np.ndarray
+    """Reserve fund at the start (yuan; read in period 0)."""
+    reserve_trigger: np.ndarray
+    """Share per member above which the reserve pays (yuan)."""
+    reserve_rate: np.ndarray
+    """Share of the revenue paid into the reserve."""
+    transfer_cost: np.ndarray
+    """Cost per member of a transfer at closure (yuan)."""
+    incidence: np.ndarray
+    """Incidence factor of the period (the trend)."""
+    failure_sd: np.ndarray
+    """Standard deviation of the period's failure rate (a beta draw)."""
+    backpay: np.ndarray
+    """Probability that a member in arrears who pays again pays the arrears back."""
+    claims_rush: np.ndarray
+    """Incidence factor during the notice."""
+    multiplier_sd: np.ndarray
+    """Standard deviation of the log incidence multiplier of a path (read in period 0)."""
+    trend_sd: np.ndarray
+    """Standard deviation of the log trend factor by the period's time."""
+    dispersion: np.ndarray
+    """Variance of the period's gamma incidence factor."""
+    shock_rate: np.ndarray
+    """Expected incidence shocks per period."""
+    shock_size: np.ndarray
+    """Incidence added by one shock."""
+
+
+class Rules(NamedTuple):
+    """Fixed integer sizes and switches of a run (0 off, 1 on)."""
+
+    lag: int
+    """Payment lag: periods between approval and sharing."""
+    notice: int
+    """Notice periods after closure is announced."""
+    max_age: int
+    """Members past this age leave on their anniversary."""
+    n_elig: int
+    """Tenures whose members can claim (seasoned and audit window)."""
+    waiting_share: int
+    """Members in the waiting period share the cases."""
+    claimants_leave: int
+    """Approved claimants leave the plan."""
+    min_members: int
+    """Closure is announced when the sharing members fall below this."""
+    exits_on: int
+    """Voluntary exits or deaths are drawn."""
+    mortality_on: int
+    """Deaths are told apart from exits."""
+    transfer: int
+    """The members still in the plan at its end are transferred (at a cost)."""
+    pay_notice: int
+    """The members pay during the notice."""
+    announce: int
+    """Period in which closure is announced (-1: none)."""
+    hazard_on: int
+    """An outside closure may be drawn."""
+    remove_after: int
+    """Failed deductions in a row that remove a member (0: never)."""
+    arrears_on: int
+    """Failed deductions are kept as arrears."""
+    duration_on: int
+    """Duration factors of the incidence are on."""
+
+
+PAR = {name: i for i, name in enumerate(Params._fields)}
+"""Index of each float parameter in ``KernelInputs.par`` and the table's columns."""
+IPAR = {name: i for i, name in enumerate(Rules._fields)}
+"""Index of each integer rule in ``KernelInputs.ipar``."""
+N_PAR, N_IPAR = len(PAR), len(IPAR)
+
+
+def par_array(**values: float) -> np.ndarray:
+    """The float parameters as an array in ``Params`` order; every name, once.
+
+    Examples
+    --------
+    >>> par_array(**dict.fromkeys(Params._fields, 1.0)).shape
+    (33,)
+    """
+    if set(values) != set(PAR):
+        raise ValueError(f"parameters {sorted(set(PAR) ^ set(values))} missing or unknown")
+    return np.array([float(values[name]) for name in PAR])
+
+
+def ipar_array(**values: int) -> np.ndarray:
+    """The integer rules as an int64 array in ``Rules`` order; every name, once."""
+    if set(values) != set(IPAR):
+        raise ValueError(f"rules {sorted(set(IPAR) ^ set(values))} missing or unknown")
+    return np.array([int(values[name]) for name in IPAR], dtype=np.int64)
+
+
+# Indices still read by name elsewhere (engine.policy, engine.tail, tests)
+REF_SHARE, MEMBER_FEE, PRICE_RATE = PAR["ref_share"], PAR["member_fee"], PAR["price_rate"]
+ELASTICITY_STD, ELASTICITY_IMP = PAR["elasticity_standard"], PAR["elasticity_impaired"]
+N_ELIG, CLAIMANTS_LEAVE, WAITING_SHARE = (
+    IPAR["n_elig"],
+    IPAR["claimants_leave"],
+    IPAR["waiting_share"],
+)
+EXITS_ON, MAX_AGE = IPAR["exits_on"], IPAR["max_age"]
