@@ -282,3 +282,17 @@ def test_hundred_million_members_are_exact_int64():
     assert ds.members.dtype == np.int64
     first = ds.isel(period=0)
     assert (first.members + first.approved == 100_000_000).all()
+
+
+def test_kernel_writes_each_output_at_its_place_in_the_table():
+    # a constant of the kernel named after a variable (RUNOFF, FEES, ...) must be that
+    # variable's index in its kind's layout: a phase or cause reusing a name would not be
+    from engine import kernel
+    from engine.variables import MONEY_VARS, PATH_INT_VARS, TABLE, TOTAL_VARS
+
+    layouts = {"count": COUNT_VARS, "money": MONEY_VARS, "total": TOTAL_VARS}
+    layouts["path"] = PATH_INT_VARS
+    written = [v for v in TABLE if not v.same_as]
+    assert all(hasattr(kernel, v.name.upper()) for v in written)
+    for v in written:
+        assert getattr(kernel, v.name.upper()) == layouts[v.kind].index(v.name), v.name
