@@ -10,9 +10,13 @@ scenario; its ``par`` and ``ipar`` arrays are laid out in the order of ``Params`
 ``Rules`` (``PAR`` and ``IPAR`` give the index of each name).
 """
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
+
+from engine.plans import PERIODS_PER_YEAR
 
 
 class Inputs(NamedTuple):
@@ -187,6 +191,58 @@ def ipar_array(**values: int) -> np.ndarray:
     if set(values) != set(IPAR):
         raise ValueError(f"rules {sorted(set(IPAR) ^ set(values))} missing or unknown")
     return np.array([int(values[name]) for name in IPAR], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class KernelInputs:
+    """Everything the kernel needs, as arrays, derived from a scenario (see engine.kernel).
+
+    The arrays and ``par`` are those in force at the start; ``later`` holds the same for
+    each set of dated changes, in force from the periods where ``regime`` names them.
+    """
+
+    members0: np.ndarray
+    hazard: np.ndarray
+    approval: np.ndarray
+    benefit: np.ndarray
+    case_cost: np.ndarray
+    base_exit: np.ndarray
+    mortality: np.ndarray
+    join_weights: np.ndarray
+    join_expected: np.ndarray
+    age_up: np.ndarray
+    new_year: np.ndarray
+    discount: np.ndarray
+    par: np.ndarray
+    ipar: np.ndarray
+    dates: pd.DatetimeIndex
+    durations0: np.ndarray
+    tenure_factor: np.ndarray
+    slot_factor: np.ndarray
+    incidence_factor: np.ndarray
+    closure_p: np.ndarray
+    regime: np.ndarray
+    later: tuple["KernelInputs", ...] = ()
+
+    def stacked(self, name: str) -> np.ndarray:
+        """The array ``name`` of every regime, stacked on a leading axis."""
+        arrays = [getattr(self, name), *(getattr(r, name) for r in self.later)]
+        return np.ascontiguousarray(np.stack(arrays))
+
+    def table(self) -> np.ndarray:
+        """The per-period parameter table ``[period, parameter]`` (see engine.kernel)."""
+        table = self.stacked("par")[self.regime]
+        table[:, PAR["incidence"]] *= self.incidence_factor
+        table[:, PAR["trend_sd"]] *= np.arange(len(table)) / PERIODS_PER_YEAR
+        return table
+
+    def args(self) -> tuple[Inputs, Params, Rules]:
+        """The kernel's inputs: ``run_paths(key, first_path, *inputs.args(), *outputs)``."""
+        stacked = ("hazard", "approval", "benefit", "case_cost", "base_exit", "mortality")
+        arrays = {name: getattr(self, name) for name in Inputs._fields}
+        arrays.update((name, self.stacked(name)) for name in (*stacked, "join_weights"))
+        columns = np.ascontiguousarray(self.table().T)
+        return Inputs(**arrays), Params._make(columns), Rules._make(int(x) for x in self.ipar)
 
 
 # Indices still read by name elsewhere (engine.policy, engine.tail, tests)

@@ -189,8 +189,9 @@ def closure_summary(ds: xr.Dataset) -> pd.DataFrame:
     """P(closure announced by the end of each year), with its standard error, and the
     distribution of the time to closure (quantiles over the paths that close).
 
-    Year ``y`` covers periods ``24 (y - 1) .. 24 y - 1``: a closure announced in period
-    ``24 y`` counts from year ``y + 1`` on. Paths are weighted by ``exp(log_weight)``.
+    Year ``y`` covers periods ``n (y - 1) .. n y - 1`` (``n = PERIODS_PER_YEAR``): a closure
+    announced in period ``n y`` counts from year ``y + 1`` on. Paths are weighted by
+    ``exp(log_weight)``.
 
     Examples
     --------

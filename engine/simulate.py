@@ -3,7 +3,6 @@
 import dataclasses
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +16,7 @@ from engine.checkpoint import Checkpoint
 from engine.checks import check_finite
 from engine.errors import InputError
 from engine.expected import hazard as annual_to_hazard
-from engine.kernel_inputs import IPAR, PAR, Inputs, Params, Rules, ipar_array, par_array
+from engine.kernel_inputs import IPAR, PAR, KernelInputs, ipar_array, par_array
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import build_dataset, build_stream_dataset
 from engine.rng import root_key
@@ -92,8 +91,9 @@ def mean_age(scenario: Scenario) -> float:
 
 def duration_factors(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     """(factor by tenure, factor by duration slot of tenure 0) of the incidence's duration
-    factors: a member ``d`` periods from joining is in policy year ``d // 24 + 1``. Slots
-    hold tenure-0 members ``entry + j`` periods from joining until the last factor's year."""
+    factors: a member ``d`` periods from joining is in policy year
+    ``d // PERIODS_PER_YEAR + 1``. Slots hold tenure-0 members ``entry + j`` periods from
+    joining until the last factor's year."""
     n_ten, _ = tenures(scenario)
     factors = scenario.incidence.duration_factors
     if not factors:
@@ -133,7 +133,10 @@ def joiners_expected(scenario: Scenario) -> np.ndarray:
         return g.joiners * 0.5 ** (t / (PERIODS_PER_YEAR * g.half_life_years))
     if g.curve == "logistic":
         adopted = g.capacity / (
-            1 + np.exp(-g.rate_per_year * (np.arange(t.size + 1) / 24 - g.midpoint_years))
+            1
+            + np.exp(
+                -g.rate_per_year * (np.arange(t.size + 1) / PERIODS_PER_YEAR - g.midpoint_years)
+            )
         )
         return np.diff(adopted)
     if g.curve == "table":
@@ -144,58 +147,6 @@ def joiners_expected(scenario: Scenario) -> np.ndarray:
 
 GOMPERTZ = (5e-5, 0.09)
 """Annual mortality ``a * exp(b * age)`` used when ``exits.mortality`` is on."""
-
-
-@dataclass(frozen=True)
-class KernelInputs:
-    """Everything the kernel needs, as arrays, derived from a scenario (see engine.kernel).
-
-    The arrays and ``par`` are those in force at the start; ``later`` holds the same for
-    each set of dated changes, in force from the periods where ``regime`` names them.
-    """
-
-    members0: np.ndarray
-    hazard: np.ndarray
-    approval: np.ndarray
-    benefit: np.ndarray
-    case_cost: np.ndarray
-    base_exit: np.ndarray
-    mortality: np.ndarray
-    join_weights: np.ndarray
-    join_expected: np.ndarray
-    age_up: np.ndarray
-    new_year: np.ndarray
-    discount: np.ndarray
-    par: np.ndarray
-    ipar: np.ndarray
-    dates: pd.DatetimeIndex
-    durations0: np.ndarray
-    tenure_factor: np.ndarray
-    slot_factor: np.ndarray
-    incidence_factor: np.ndarray
-    closure_p: np.ndarray
-    regime: np.ndarray
-    later: tuple["KernelInputs", ...] = ()
-
-    def stacked(self, name: str) -> np.ndarray:
-        """The array ``name`` of every regime, stacked on a leading axis."""
-        arrays = [getattr(self, name), *(getattr(r, name) for r in self.later)]
-        return np.ascontiguousarray(np.stack(arrays))
-
-    def table(self) -> np.ndarray:
-        """The per-period parameter table ``[period, parameter]`` (see engine.kernel)."""
-        table = self.stacked("par")[self.regime]
-        table[:, PAR["incidence"]] *= self.incidence_factor
-        table[:, PAR["trend_sd"]] *= np.arange(len(table)) / PERIODS_PER_YEAR
-        return table
-
-    def args(self) -> tuple[Inputs, Params, Rules]:
-        """The kernel's inputs: ``run_paths(key, first_path, *inputs.args(), *outputs)``."""
-        stacked = ("hazard", "approval", "benefit", "case_cost", "base_exit", "mortality")
-        arrays = {name: getattr(self, name) for name in Inputs._fields}
-        arrays.update((name, self.stacked(name)) for name in (*stacked, "join_weights"))
-        columns = np.ascontiguousarray(self.table().T)
-        return Inputs(**arrays), Params._make(columns), Rules._make(int(x) for x in self.ipar)
 
 
 def period_dates(start: Any, periods: int) -> pd.DatetimeIndex:
@@ -233,10 +184,52 @@ def _regime(scenario: Scenario, members0: np.ndarray, ref_share: float | None) -
     if ex.mortality:
         a, b = GOMPERTZ
         mortality[:] = annual_to_hazard(np.minimum(a * np.exp(b * AGES), 1.0))
+    term = scenario.termination
+    par = _par(scenario, members0, hazard, ref_share)
+    ipar = _ipar(scenario, dates)
+    closure_p = np.zeros(periods)
+    if term.hazard_per_year > 0:
+        closure_p[max(period_of(dates, term.hazard_from), 0) :] = -np.expm1(
+            np.log1p(-term.hazard_per_year) / PERIODS_PER_YEAR
+        )
+    tenure_factor, slot_factor = duration_factors(scenario)
+    launched = scenario.population.members >= scenario.policy.min_launch_members
+    return KernelInputs(
+        members0=members0 if launched else np.zeros_like(members0),
+        hazard=hazard,
+        approval=approval,
+        benefit=plan.benefit_by_age(scenario.tier),
+        case_cost=plan.case_cost_by_age(scenario.tier),
+        base_exit=ex.base_rate / PERIODS_PER_YEAR + mortality,
+        mortality=mortality,
+        join_weights=_mix(
+            scenario.growth.age_mix, scenario.growth.male_share, plan.min_age, plan.max_age
+        ),
+        join_expected=joiners_expected(scenario) * launched,
+        age_up=(t + 1) % PERIODS_PER_YEAR == 0,
+        new_year=new_year,
+        discount=(1.0 + scenario.discount_rate) ** (-(t + 1) / PERIODS_PER_YEAR),
+        par=par,
+        ipar=ipar,
+        dates=dates,
+        durations0=initial_durations(scenario, members0 if launched else 0 * members0),
+        tenure_factor=tenure_factor,
+        slot_factor=slot_factor,
+        incidence_factor=(1.0 + scenario.incidence.trend_per_year) ** (t / PERIODS_PER_YEAR),
+        closure_p=closure_p,
+        regime=np.zeros(periods, dtype=np.int64),
+    )
+
+
+def _par(
+    scenario: Scenario, members0: np.ndarray, hazard: np.ndarray, ref_share: float | None
+) -> np.ndarray:
+    """The float parameters of one regime (engine.kernel_inputs.Params), per period."""
+    plan, inc, sel, ex = scenario.plan, scenario.incidence, scenario.selection, scenario.exits
+    term, ded = scenario.termination, scenario.deduction
     fee = plan.tier_fee(scenario.tier)
     prepay = plan.tier_prepayment(scenario.tier)
-    term, ded = scenario.termination, scenario.deduction
-    par = par_array(
+    return par_array(
         cap_case=plan.cap_per_case,
         cap_period=min(plan.cap_per_period, scenario.policy.max_share),
         cap_year=plan.cap_per_year,
@@ -275,7 +268,14 @@ def _regime(scenario: Scenario, members0: np.ndarray, ref_share: float | None) -
         backpay=ded.backpay_rate,
         claims_rush=term.claims_rush,
     )
-    ipar = ipar_array(
+
+
+def _ipar(scenario: Scenario, dates: pd.DatetimeIndex) -> np.ndarray:
+    """The fixed integer rules of one regime (engine.kernel_inputs.Rules)."""
+    plan, inc, ex = scenario.plan, scenario.incidence, scenario.exits
+    term, ded = scenario.termination, scenario.deduction
+    _, n_elig = tenures(scenario)
+    return ipar_array(
         lag=scenario.claims.payment_lag,
         notice=term.notice_periods,
         max_age=plan.max_age,
@@ -292,38 +292,6 @@ def _regime(scenario: Scenario, members0: np.ndarray, ref_share: float | None) -
         remove_after=ded.remove_after or 0,
         arrears_on=ded.arrears,
         duration_on=bool(inc.duration_factors),
-    )
-    closure_p = np.zeros(periods)
-    if term.hazard_per_year > 0:
-        closure_p[max(period_of(dates, term.hazard_from), 0) :] = -np.expm1(
-            np.log1p(-term.hazard_per_year) / PERIODS_PER_YEAR
-        )
-    tenure_factor, slot_factor = duration_factors(scenario)
-    launched = scenario.population.members >= scenario.policy.min_launch_members
-    return KernelInputs(
-        members0=members0 if launched else np.zeros_like(members0),
-        hazard=hazard,
-        approval=approval,
-        benefit=plan.benefit_by_age(scenario.tier),
-        case_cost=plan.case_cost_by_age(scenario.tier),
-        base_exit=ex.base_rate / PERIODS_PER_YEAR + mortality,
-        mortality=mortality,
-        join_weights=_mix(
-            scenario.growth.age_mix, scenario.growth.male_share, plan.min_age, plan.max_age
-        ),
-        join_expected=joiners_expected(scenario) * launched,
-        age_up=(t + 1) % PERIODS_PER_YEAR == 0,
-        new_year=new_year,
-        discount=(1.0 + scenario.discount_rate) ** (-(t + 1) / PERIODS_PER_YEAR),
-        par=par,
-        ipar=ipar,
-        dates=dates,
-        durations0=initial_durations(scenario, members0 if launched else 0 * members0),
-        tenure_factor=tenure_factor,
-        slot_factor=slot_factor,
-        incidence_factor=(1.0 + scenario.incidence.trend_per_year) ** (t / PERIODS_PER_YEAR),
-        closure_p=closure_p,
-        regime=np.zeros(periods, dtype=np.int64),
     )
 
 
