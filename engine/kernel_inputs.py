@@ -1,13 +1,14 @@
-"""The kernel's inputs as named, typed structures (``typing.NamedTuple``, which numba
-compiles in nopython and ``prange`` code and caches like arrays).
+"""The kernel's inputs: named, typed structures (``typing.NamedTuple``, which numba
+compiles in nopython and ``prange`` code and caches like arrays), and ``KernelInputs``, the
+arrays of a run from which ``engine.simulate.prepare`` builds them.
 
 ``Inputs`` holds the arrays: those a dated change may alter carry a leading regime axis
 (``hazard[regime[t]]``), the others are by period or fixed. ``Params`` holds the float
 parameters, each an array by period (a column of ``KernelInputs.table()``), so any of them
-may vary from period to period; the kernel reads ``params.cap_case[t]``. ``Rules`` holds the
-fixed integer switches and sizes. ``engine.simulate.KernelInputs`` builds all three from a
-scenario; its ``par`` and ``ipar`` arrays are laid out in the order of ``Params`` and
-``Rules`` (``PAR`` and ``IPAR`` give the index of each name).
+may vary from period to period without a new argument; the kernel reads
+``params.cap_case[t]``. ``Rules`` holds the fixed integer switches and sizes.
+``KernelInputs.par`` and ``ipar`` are laid out in the order of ``Params`` and ``Rules``
+(``PAR`` and ``IPAR`` give the index of each name).
 """
 
 from dataclasses import dataclass
@@ -195,9 +196,9 @@ def ipar_array(**values: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class KernelInputs:
-    """Everything the kernel needs, as arrays, derived from a scenario (see engine.kernel).
-
-    The arrays and ``par`` are those in force at the start; ``later`` holds the same for
+    """Everything the kernel needs, as arrays, derived from a scenario by
+    ``engine.simulate.prepare``; ``args()`` gives the kernel's ``Inputs``, ``Params`` and
+    ``Rules``. The arrays and ``par`` are those in force at the start; ``later`` holds the same for
     each set of dated changes, in force from the periods where ``regime`` names them.
     """
 
