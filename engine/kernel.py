@@ -12,8 +12,9 @@ holds those ``entry + j`` periods from joining (``entry`` the joiners' tenure); 
 tenure 0 is past the last factor. Members of a tenure above 0 joined ``entry - tenure``
 periods ago.
 
-The inputs are named tuples (engine.kernel_inputs): ``inputs`` the arrays, ``params`` the
-float parameters by period (``params.cap_case[t]``), ``rules`` the fixed integers;
+The inputs are declared in engine.kernel_inputs (``P``): ``inputs`` the arrays and
+``rules`` the fixed integers (named tuples), ``params`` the table of float parameters by
+period, read by named columns (``params[t, P.CAP_CASE]``);
 ``engine.simulate.KernelInputs.args()`` builds them from a scenario. A period is a sequence
 of steps of one job each (illness, sharing and caps, deduction, flows, the end of the
 period, closure, writing), each writing its outputs into the period's rows by the names of
@@ -30,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import prange
 
+from engine import kernel_inputs as P
 from engine._jit import jit
 from engine.kernel_closure import closure_time, exit_cost
 from engine.kernel_inputs import (  # noqa: F401 (indices still read by name elsewhere)
@@ -156,25 +158,25 @@ def path_factors(key, path, params, known, shocks):
     st = np.empty(4, dtype=np.uint64)
     known[:] = 1.0
     shocks[:] = 1.0
-    s = params.multiplier_sd[0]
+    s = params[0, P.MULTIPLIER_SD]
     if s > 0.0:
         seed_stream(key, path, MULTIPLIER_STREAM, st)
         known[:] = np.exp(s * normal(st) - 0.5 * s * s)
-    if (params.trend_sd > 0.0).any():
+    if (params[:, P.TREND_SD] > 0.0).any():
         seed_stream(key, path, TREND_STREAM, st)
         z = normal(st)
         for t in range(known.size):
-            u = params.trend_sd[t]
+            u = params[t, P.TREND_SD]
             if u > 0.0:
                 known[t] *= np.exp(u * z - 0.5 * u * u)
     for t in range(shocks.size):
-        a = params.dispersion[t]
+        a = params[t, P.DISPERSION]
         if a > 0.0:
             seed_stream(key, path, DISPERSION_STREAM + t, st)
             shocks[t] = gamma(st, 1.0 / a) * a
-        if params.shock_rate[t] > 0.0:
+        if params[t, P.SHOCK_RATE] > 0.0:
             seed_stream(key, path, SHOCK_STREAM + t, st)
-            shocks[t] *= 1.0 + poisson(st, params.shock_rate[t]) * params.shock_size[t]
+            shocks[t] *= 1.0 + poisson(st, params[t, P.SHOCK_RATE]) * params[t, P.SHOCK_SIZE]
 
 
 @jit
@@ -188,7 +190,7 @@ def new_state(key, path, inputs, params, rules, periods):
         tot[w] = m[w].sum()
     tilt = np.empty(inputs.case_cost.shape)
     for r in range(tilt.shape[0]):
-        tilt[r] = params.tilt[0] * inputs.case_cost[r]
+        tilt[r] = params[0, P.TILT] * inputs.case_cost[r]
     held = np.zeros(max(rules.remove_after - 1, 1), dtype=np.int64)
     known = np.empty(periods)
     shocks = np.empty(periods)
@@ -222,7 +224,11 @@ def illness_step(key, path, t, phase, s, inputs, params, rules, c):
     seed_stream(key, path, 3 * t + ILLNESS, s.st)
     r = inputs.regime[t]
     lag = rules.lag
-    factor = params.incidence[t] * params.claims_rush[t] if phase == NOTICE else params.incidence[t]
+    factor = (
+        params[t, P.INCIDENCE] * params[t, P.CLAIMS_RUSH]
+        if phase == NOTICE
+        else params[t, P.INCIDENCE]
+    )
     factor *= s.known[t] * s.shocks[t]
     c[CLAIMS], c[APPROVED] = step_illness(
         s.st, s.dst, s.m, s.dm, s.tot, inputs.hazard[r], inputs.approval[r], rules.n_elig,
@@ -258,17 +264,17 @@ def share_step(t, phase, s, inputs, params, rules, reserve, ytd, c, v):
             benefits = cost = 0.0
     else:
         cases, benefits, cost, share, backstop = share_cases(
-            row, ben, cc, sharing, params.cap_case[t]
+            row, ben, cc, sharing, params[t, P.CAP_CASE]
         )
         share, backstop, reserve_draw, reserve, ytd = cap_share(
             share, backstop, sharing, params, t, reserve, ytd, inputs.new_year[t]
         )
-        due = share + params.member_fee[t]
-    fees = cost - benefits + params.member_fee[t] * sharing
+        due = share + params[t, P.MEMBER_FEE]
+    fees = cost - benefits + params[t, P.MEMBER_FEE] * sharing
     if phase == NOTICE and not pay_notice:  # the platform pays the cases in full
         v[NOTICE_PAID] = benefits + fees
     else:
-        reserve += params.reserve_rate[t] * fees
+        reserve += params[t, P.RESERVE_RATE] * fees
     c[SHARING], c[CASES_PAID] = sharing, cases
     v[BENEFITS], v[FEES], v[BACKSTOP] = benefits, fees, backstop
     v[RESERVE_DRAW], v[RESERVE] = reserve_draw, reserve
@@ -291,24 +297,24 @@ def deduction_step(key, path, t, s, params, rules, due, start, state, c, v):
         contributed += due * sharing / s.tot.sum()
     n_share_ten = s.m.shape[0] if rules.waiting_share else rules.n_elig
     duration_on = rules.duration_on != 0
-    prepay = params.prepay[0]
+    prepay = params[0, P.PREPAY]
     if prepay > 0.0:
         paid, shortfall, recovered, c[LAPSES], pool = deduct_prepay(
             s.st, s.dst, s.m, s.dm, s.tot, params, t, pool, need, sharing, start, n_share_ten,
             prepay, duration_on, s.ones,
         )  # fmt: skip
     else:
-        rate = params.failure_rate[t]
-        if params.failure_sd[t] > 0.0 and rate > 0.0:
+        rate = params[t, P.FAILURE_RATE]
+        if params[t, P.FAILURE_SD] > 0.0 and rate > 0.0:
             seed_stream(key, path, WAVE_STREAM + t, s.st)
-            rate = beta_mean_sd(s.st, rate, params.failure_sd[t])
+            rate = beta_mean_sd(s.st, rate, params[t, P.FAILURE_SD])
             seed_stream(key, path, 3 * t + DEDUCTION, s.st)
         failures = 0
         recovered = 0.0
         if rules.arrears_on:
             failures, recovered, removed, v[WRITTEN_OFF] = step_arrears(
                 s.st, s.held, s.owed, sharing, last_sharing, rate, due, rules.remove_after,
-                params.backpay[t],
+                params[t, P.BACKPAY],
             )  # fmt: skip
             if removed > 0:
                 removed = remove_members(
@@ -320,7 +326,7 @@ def deduction_step(key, path, t, s, params, rules, due, start, state, c, v):
             failures = binomial(s.st, sharing, rate)
         shortfall = failures * due
         if not rules.arrears_on:
-            recovered = params.recovery_rate[t] * shortfall
+            recovered = params[t, P.RECOVERY_RATE] * shortfall
         paid = need - shortfall
         c[FAILURES] = failures
     v[MEMBERS_PAID], v[SHORTFALL], v[RECOVERED] = paid, shortfall, recovered
@@ -333,13 +339,13 @@ def flows_step(key, path, t, s, inputs, params, rules, due, pool, contributed, c
     class), deaths, joiners. Returns (pool, contributed)."""
     seed_stream(key, path, 3 * t + FLOWS, s.st)
     r = inputs.regime[t]
-    prepay = params.prepay[0]
-    ratio = due / params.ref_share[t] if params.ref_share[t] > 0.0 else 1.0
+    prepay = params[0, P.PREPAY]
+    ratio = due / params[t, P.REF_SHARE] if params[t, P.REF_SHARE] > 0.0 else 1.0
     before = s.tot.sum()
     exits = deaths = joiners = 0
     if rules.exits_on:
-        s.price_hazard[0] = params.price_rate[t] * ratio ** params.elasticity_standard[t]
-        s.price_hazard[1] = params.price_rate[t] * ratio ** params.elasticity_impaired[t]
+        s.price_hazard[0] = params[t, P.PRICE_RATE] * ratio ** params[t, P.ELASTICITY_STANDARD]
+        s.price_hazard[1] = params[t, P.PRICE_RATE] * ratio ** params[t, P.ELASTICITY_IMPAIRED]
         exits, deaths = step_exits(
             s.st, s.dst, s.m, s.dm, s.tot, inputs.base_exit[r], inputs.mortality[r],
             s.price_hazard, rules.mortality_on, rules.duration_on != 0, s.ones,
@@ -347,8 +353,8 @@ def flows_step(key, path, t, s, inputs, params, rules, due, pool, contributed, c
     if prepay > 0.0 and before > 0:
         pool *= (before - exits - deaths) / before
     if inputs.join_expected[t] > 0.0:
-        expected = inputs.join_expected[t] * max(ratio, 0.5) ** -params.join_elasticity[t]
-        f = min(1.0, params.impaired_share[t] * ratio ** params.impaired_sensitivity[t])
+        expected = inputs.join_expected[t] * max(ratio, 0.5) ** -params[t, P.JOIN_ELASTICITY]
+        f = min(1.0, params[t, P.IMPAIRED_SHARE] * ratio ** params[t, P.IMPAIRED_SENSITIVITY])
         s.joined[:] = 0
         joiners = step_joiners(s.st, s.m, s.tot, expected, inputs.join_weights[r], f, s.joined)
         pool += joiners * prepay
@@ -367,7 +373,7 @@ def end_step(t, s, inputs, params, rules, pool, c):
         advance_durations(s.dm, s.m, s.joined, inputs.age_up[t], rules.max_age)
         s.joined[:] = 0
     aged_out = age_and_wait(s.m, s.tot, inputs.age_up[t], rules.max_age)
-    if params.prepay[0] > 0.0:
+    if params[0, P.PREPAY] > 0.0:
         left = s.tot.sum()
         pool = pool * left / (left + aged_out) if left + aged_out > 0 else 0.0
     c[AGED_OUT] = aged_out
@@ -410,7 +416,7 @@ def closure_step(t, phase, state, s, inputs, params, rules, v, totals, path_ints
         path_ints[STRANDED_MEMBERS] = left
         totals[STRANDED_CONTRIBUTIONS] = left * contributed
         if rules.transfer:
-            v[RUNOFF] += left * params.transfer_cost[t]
+            v[RUNOFF] += left * params[t, P.TRANSFER_COST]
         s.m[:] = 0
         s.dm[:] = 0
         s.tot[:] = 0
@@ -433,9 +439,9 @@ def write_period(t, unpaid, phase, due, pool, s, params, rules, d, c, v, totals,
     if unpaid:
         liability += v[NOTICE_PAID]
     platform_cost = (
-        params.fixed_cost[t]
-        + params.cost_per_case[t] * c[CLAIMS]
-        + params.cost_per_joiner[t] * c[JOINERS]
+        params[t, P.FIXED_COST]
+        + params[t, P.COST_PER_CASE] * c[CLAIMS]
+        + params[t, P.COST_PER_JOINER] * c[JOINERS]
     )
     net = v[FEES] - platform_cost - liability
     v[LIABILITY], v[PLATFORM_COST], v[NET_CASH] = liability, platform_cost, net
@@ -464,9 +470,9 @@ def run_path(key, path, inputs, params, rules, counts, money, totals, path_ints)
     path_ints[CLOSURE_PERIOD] = -1
     s = new_state(key, path, inputs, params, rules, counts.shape[0])
     outside = closure_time(key, path, inputs.closure_p) if rules.hazard_on else -1
-    pool = s.tot.sum() * params.prepay[0]
+    pool = s.tot.sum() * params[0, P.PREPAY]
     ytd = contributed = 0.0
-    reserve = params.reserve[0]  # contributed: average past contributions of a member
+    reserve = params[0, P.RESERVE]  # contributed: average past contributions of a member
     phase = notice_left = last_sharing = 0
     for t in range(counts.shape[0]):
         if phase == ENDED:

@@ -3,6 +3,7 @@ would cost the platform (jitted; see engine.kernel)."""
 
 import numpy as np
 
+from engine import kernel_inputs as P
 from engine._jit import jit
 from engine.kernel_steps import CLOSURE_STREAM
 from engine.rng import seed_stream, uniform
@@ -44,10 +45,11 @@ def exit_cost(t, m, pending, inputs, params, rules, known):
         total = notice_period(t, j, x, pend, inputs, params, rules, known, total)
     end = min(t + rules.notice, last)
     paid_end = min(end + (0 if pay_notice or t + rules.notice >= last else 1), last)
+    benefit = inputs.benefit[regime[paid_end]]
     for r_ in range(pend.shape[0]):
         for a in range(pend.shape[1]):
             if pend[r_, a] != 0.0:
-                total += pend[r_, a] * inputs.benefit[regime[paid_end], a]
+                total += pend[r_, a] * benefit[a]
     if rules.transfer:
         n_ten, n_sex, n_age, n_class = x.shape
         left = 0.0
@@ -56,7 +58,7 @@ def exit_cost(t, m, pending, inputs, params, rules, known):
                 for a in range(n_age):
                     for c in range(n_class):
                         left += x[w, s, a, c]
-        total += left * params.transfer_cost[end]
+        total += left * params[end, P.TRANSFER_COST]
     return total
 
 
@@ -68,12 +70,14 @@ def notice_period(t, j, x, pend, inputs, params, rules, known, total):
     ages. Returns ``total`` plus the period's cost to the platform, added case by case."""
     u = min(t + j, inputs.regime.size - 1)
     r = inputs.regime[u]
+    hazard, approval, tenure_w = inputs.hazard[r], inputs.approval[r], inputs.tenure_factor
+    benefit, case_cost = inputs.benefit[r], inputs.case_cost[r]
     lag = rules.lag
     n_ten, n_sex, n_age, n_class = x.shape
     n_share = n_ten if rules.waiting_share else rules.n_elig
     pay_notice = rules.pay_notice != 0
-    shock = 1.0 + params.shock_rate[u] * params.shock_size[u]
-    f = params.incidence[u] * params.claims_rush[u] * (known[u] * shock)
+    shock = 1.0 + params[u, P.SHOCK_RATE] * params[u, P.SHOCK_SIZE]
+    f = params[u, P.INCIDENCE] * params[u, P.CLAIMS_RUSH] * (known[u] * shock)
     row = (t + j + lag) % (lag + 1)
     for w in range(rules.n_elig):
         for s in range(n_sex):
@@ -82,9 +86,9 @@ def notice_period(t, j, x, pend, inputs, params, rules, known, total):
                     n = x[w, s, a, c]
                     if n == 0.0:
                         continue
-                    h = inputs.hazard[r, s, a, c]
-                    k = n if h == np.inf else n * inputs.tenure_factor[w] * (h * f)
-                    k = min(k, n) * inputs.approval[r, w]
+                    h = hazard[s, a, c]
+                    k = n if h == np.inf else n * tenure_w[w] * (h * f)
+                    k = min(k, n) * approval[w]
                     pend[row, a] += k
                     if rules.claimants_leave:
                         x[w, s, a, c] = n - k
@@ -97,11 +101,11 @@ def notice_period(t, j, x, pend, inputs, params, rules, known, total):
     due = (t + j) % (lag + 1)
     for a in range(n_age):
         if pend[due, a] != 0.0:
-            cost = inputs.benefit[r, a] if pay_notice else inputs.case_cost[r, a]
+            cost = benefit[a] if pay_notice else case_cost[a]
             total += pend[due, a] * cost
             pend[due, a] = 0.0
     if not pay_notice:
-        total += params.member_fee[u] * sharing
+        total += params[u, P.MEMBER_FEE] * sharing
     for w in range(1, n_ten):
         x[w - 1] += x[w]
         x[w] = 0.0

@@ -1,14 +1,16 @@
-"""The kernel's inputs: named, typed structures (``typing.NamedTuple``, which numba
-compiles in nopython and ``prange`` code and caches like arrays), and ``KernelInputs``, the
-arrays of a run from which ``engine.simulate.prepare`` builds them.
+"""The kernel's inputs: named, typed structures and ``KernelInputs``, the arrays of a run
+from which ``engine.simulate.prepare`` builds them.
 
-``Inputs`` holds the arrays: those a dated change may alter carry a leading regime axis
-(``hazard[regime[t]]``), the others are by period or fixed. ``Params`` holds the float
-parameters, each an array by period (a column of ``KernelInputs.table()``), so any of them
-may vary from period to period without a new argument; the kernel reads
-``params.cap_case[t]``. ``Rules`` holds the fixed integer switches and sizes.
-``KernelInputs.par`` and ``ipar`` are laid out in the order of ``Params`` and ``Rules``
-(``PAR`` and ``IPAR`` give the index of each name).
+``Inputs`` (a ``typing.NamedTuple`` of arrays, which numba compiles in nopython and
+``prange`` code and caches) holds the arrays: those a dated change may alter carry a
+leading regime axis (``hazard[regime[t]]``), the others are by period or fixed. ``Rules``
+(a NamedTuple of integers) holds the fixed switches and sizes. The float parameters travel
+as one table ``params[period, column]`` whose columns ``Params`` declares, by name and in
+order, so any of them may vary from period to period without a new argument; the kernel
+reads ``params[t, CAP_CASE]`` through the column constants below, derived from ``Params``.
+(A NamedTuple of 33 per-period arrays made the kernel about 1.5 times slower, so the
+parameters stay one table.) ``KernelInputs.par`` and ``ipar`` are laid out in the order of
+``Params`` and ``Rules`` (``PAR`` and ``IPAR`` give the index of each name).
 """
 
 from dataclasses import dataclass
@@ -60,73 +62,75 @@ class Inputs(NamedTuple):
 
 
 class Params(NamedTuple):
-    """The float parameters, each ``[period]`` (float64)."""
+    """The float parameters of one period, by name: the columns of the kernel's parameter
+    table ``params[period, column]`` (float64), in this order (``PAR``, and the column
+    constants below)."""
 
-    cap_case: np.ndarray
+    cap_case: float
     """Cap on a member's share of one case (yuan)."""
-    cap_period: np.ndarray
+    cap_period: float
     """Cap on a member's share in a period (yuan), the plan's or the mandated maximum."""
-    cap_year: np.ndarray
+    cap_year: float
     """Cap on a member's shares in a calendar year (yuan)."""
-    member_fee: np.ndarray
+    member_fee: float
     """Management fee per member and period (yuan)."""
-    failure_rate: np.ndarray
+    failure_rate: float
     """Probability that a sharing member's deduction fails."""
-    recovery_rate: np.ndarray
+    recovery_rate: float
     """Share of the failed deductions recovered (without arrears)."""
-    prepay: np.ndarray
+    prepay: float
     """Prepayment unit of prepay plans (yuan; 0: deduction plans)."""
-    min_balance: np.ndarray
+    min_balance: float
     """Balance per member below which prepay members top up (yuan)."""
-    topup: np.ndarray
+    topup: float
     """Probability that a prepay member tops up rather than lapse."""
-    ref_share: np.ndarray
+    ref_share: float
     """The exits' and joiners' reference share (yuan)."""
-    price_rate: np.ndarray
+    price_rate: float
     """Price-driven exit hazard per period at the reference share."""
-    elasticity_standard: np.ndarray
+    elasticity_standard: float
     """Price elasticity of the standard class's exits."""
-    elasticity_impaired: np.ndarray
+    elasticity_impaired: float
     """Price elasticity of the impaired class's exits."""
-    join_elasticity: np.ndarray
+    join_elasticity: float
     """Price elasticity of the joiners."""
-    impaired_share: np.ndarray
+    impaired_share: float
     """Impaired share of the joiners at the reference share."""
-    impaired_sensitivity: np.ndarray
+    impaired_sensitivity: float
     """Price sensitivity of the joiners' impaired share."""
-    fixed_cost: np.ndarray
+    fixed_cost: float
     """Platform's fixed cost per period (yuan)."""
-    cost_per_case: np.ndarray
+    cost_per_case: float
     """Platform's cost per claim investigated (yuan)."""
-    cost_per_joiner: np.ndarray
+    cost_per_joiner: float
     """Platform's cost per joiner (yuan)."""
-    tilt: np.ndarray
+    tilt: float
     """Importance-sampling tilt per yuan of case cost (read in period 0)."""
-    reserve: np.ndarray
+    reserve: float
     """Reserve fund at the start (yuan; read in period 0)."""
-    reserve_trigger: np.ndarray
+    reserve_trigger: float
     """Share per member above which the reserve pays (yuan)."""
-    reserve_rate: np.ndarray
+    reserve_rate: float
     """Share of the revenue paid into the reserve."""
-    transfer_cost: np.ndarray
+    transfer_cost: float
     """Cost per member of a transfer at closure (yuan)."""
-    incidence: np.ndarray
+    incidence: float
     """Incidence factor of the period (the trend)."""
-    failure_sd: np.ndarray
+    failure_sd: float
     """Standard deviation of the period's failure rate (a beta draw)."""
-    backpay: np.ndarray
+    backpay: float
     """Probability that a member in arrears who pays again pays the arrears back."""
-    claims_rush: np.ndarray
+    claims_rush: float
     """Incidence factor during the notice."""
-    multiplier_sd: np.ndarray
+    multiplier_sd: float
     """Standard deviation of the log incidence multiplier of a path (read in period 0)."""
-    trend_sd: np.ndarray
+    trend_sd: float
     """Standard deviation of the log trend factor by the period's time."""
-    dispersion: np.ndarray
+    dispersion: float
     """Variance of the period's gamma incidence factor."""
-    shock_rate: np.ndarray
+    shock_rate: float
     """Expected incidence shocks per period."""
-    shock_size: np.ndarray
+    shock_size: float
     """Incidence added by one shock."""
 
 
@@ -237,18 +241,51 @@ class KernelInputs:
         table[:, PAR["trend_sd"]] *= np.arange(len(table)) / PERIODS_PER_YEAR
         return table
 
-    def args(self) -> tuple[Inputs, Params, Rules]:
+    def args(self) -> tuple[Inputs, np.ndarray, Rules]:
         """The kernel's inputs: ``run_paths(key, first_path, *inputs.args(), *outputs)``."""
         stacked = ("hazard", "approval", "benefit", "case_cost", "base_exit", "mortality")
         arrays = {name: getattr(self, name) for name in Inputs._fields}
         arrays.update((name, self.stacked(name)) for name in (*stacked, "join_weights"))
-        columns = np.ascontiguousarray(self.table().T)
-        return Inputs(**arrays), Params._make(columns), Rules._make(int(x) for x in self.ipar)
+        return Inputs(**arrays), self.table(), Rules._make(int(x) for x in self.ipar)
 
 
-# Indices still read by name elsewhere (engine.policy, engine.tail, tests)
-REF_SHARE, MEMBER_FEE, PRICE_RATE = PAR["ref_share"], PAR["member_fee"], PAR["price_rate"]
-ELASTICITY_STD, ELASTICITY_IMP = PAR["elasticity_standard"], PAR["elasticity_impaired"]
+# The columns of the parameter table, by name (the kernel reads ``params[t, CAP_CASE]``)
+CAP_CASE = PAR["cap_case"]
+CAP_PERIOD = PAR["cap_period"]
+CAP_YEAR = PAR["cap_year"]
+MEMBER_FEE = PAR["member_fee"]
+FAILURE_RATE = PAR["failure_rate"]
+RECOVERY_RATE = PAR["recovery_rate"]
+PREPAY = PAR["prepay"]
+MIN_BALANCE = PAR["min_balance"]
+TOPUP = PAR["topup"]
+REF_SHARE = PAR["ref_share"]
+PRICE_RATE = PAR["price_rate"]
+ELASTICITY_STANDARD = PAR["elasticity_standard"]
+ELASTICITY_IMPAIRED = PAR["elasticity_impaired"]
+JOIN_ELASTICITY = PAR["join_elasticity"]
+IMPAIRED_SHARE = PAR["impaired_share"]
+IMPAIRED_SENSITIVITY = PAR["impaired_sensitivity"]
+FIXED_COST = PAR["fixed_cost"]
+COST_PER_CASE = PAR["cost_per_case"]
+COST_PER_JOINER = PAR["cost_per_joiner"]
+TILT = PAR["tilt"]
+RESERVE = PAR["reserve"]
+RESERVE_TRIGGER = PAR["reserve_trigger"]
+RESERVE_RATE = PAR["reserve_rate"]
+TRANSFER_COST = PAR["transfer_cost"]
+INCIDENCE = PAR["incidence"]
+FAILURE_SD = PAR["failure_sd"]
+BACKPAY = PAR["backpay"]
+CLAIMS_RUSH = PAR["claims_rush"]
+MULTIPLIER_SD = PAR["multiplier_sd"]
+TREND_SD = PAR["trend_sd"]
+DISPERSION = PAR["dispersion"]
+SHOCK_RATE = PAR["shock_rate"]
+SHOCK_SIZE = PAR["shock_size"]
+ELASTICITY_STD, ELASTICITY_IMP = ELASTICITY_STANDARD, ELASTICITY_IMPAIRED  # older names
+
+# Indices of the rules still read by name elsewhere (engine.policy, engine.tail)
 N_ELIG, CLAIMANTS_LEAVE, WAITING_SHARE = (
     IPAR["n_elig"],
     IPAR["claimants_leave"],

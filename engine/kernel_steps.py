@@ -9,6 +9,7 @@ slots), in C order over the cohorts, as tests/reference.py does.
 
 import numpy as np
 
+from engine import kernel_inputs as P
 from engine._jit import jit
 from engine.rng import binomial, poisson
 
@@ -188,18 +189,18 @@ def cap_share(share, backstop, sharing, params, t, reserve, ytd, new_year):
 
     Returns (share, backstop, reserve_draw, reserve, ytd)."""
     reserve_draw = 0.0
-    if reserve > 0.0 and share > params.reserve_trigger[t]:
-        reserve_draw = min(reserve, (share - params.reserve_trigger[t]) * sharing)
+    if reserve > 0.0 and share > params[t, P.RESERVE_TRIGGER]:
+        reserve_draw = min(reserve, (share - params[t, P.RESERVE_TRIGGER]) * sharing)
         reserve -= reserve_draw
         share -= reserve_draw / sharing
-    if share > params.cap_period[t]:
-        backstop += (share - params.cap_period[t]) * sharing
-        share = params.cap_period[t]
+    if share > params[t, P.CAP_PERIOD]:
+        backstop += (share - params[t, P.CAP_PERIOD]) * sharing
+        share = params[t, P.CAP_PERIOD]
     if new_year:
         ytd = 0.0
-    if share > params.cap_year[t] - ytd:
-        backstop += (share - (params.cap_year[t] - ytd)) * sharing
-        share = params.cap_year[t] - ytd
+    if share > params[t, P.CAP_YEAR] - ytd:
+        backstop += (share - (params[t, P.CAP_YEAR] - ytd)) * sharing
+        share = params[t, P.CAP_YEAR] - ytd
     return share, backstop, reserve_draw, reserve, ytd + share
 
 
@@ -325,16 +326,16 @@ def deduct_prepay(st, dst, m, dm, tot, params, t, pool, need, sharing, start_mem
     shortfall = need - paid
     recovered = 0.0
     lapses = 0
-    if sharing > 0 and (shortfall > 0.0 or pool < params.min_balance[t] * sharing):
+    if sharing > 0 and (shortfall > 0.0 or pool < params[t, P.MIN_BALANCE] * sharing):
         per_short = shortfall / sharing
         balance = pool / holders
-        if params.topup[t] < 1.0:
+        if params[t, P.TOPUP] < 1.0:
             lapses = step_lapses(
-                st, dst, m, dm, tot, n_share_ten, 1.0 - params.topup[t], duration_on, ones
+                st, dst, m, dm, tot, n_share_ten, 1.0 - params[t, P.TOPUP], duration_on, ones
             )
         stayers = sharing - lapses
         recovered = stayers * per_short
-        units = max(1.0, np.ceil((per_short + params.min_balance[t] - balance) / prepay))
+        units = max(1.0, np.ceil((per_short + params[t, P.MIN_BALANCE] - balance) / prepay))
         pool += stayers * (units * prepay - per_short) - lapses * balance
     return paid, shortfall, recovered, lapses, pool
 
