@@ -26,7 +26,7 @@ def closure_time(key, path, closure_p):
     return -1
 
 
-@jit
+@jit(inline=True)
 def exit_cost(t, m, pending, inputs, params, rules, known):
     """Expected cost to the platform of a closure announced at the end of period ``t``,
     given the path's state then (members ``m``, approved claims ``pending``, its known
@@ -62,7 +62,7 @@ def exit_cost(t, m, pending, inputs, params, rules, known):
     return total
 
 
-@jit
+@jit(inline=True)
 def notice_period(t, j, x, pend, inputs, params, rules, known, total):
     """The expected cost of notice period ``j`` after a closure announced in period ``t``:
     expected approved claims join ``pend``, the claimants leave ``x`` (members as floats),
