@@ -77,6 +77,12 @@ _ROWS: list[Row] = [
         goal="<= 1.1",
     ),
     _row("  duration factors on / previous kernel", "duration kernel 1000", "previous kernel 1000"),
+    _row(
+        "kernel / positional kernel (par, ipar), 10^3",
+        "default kernel 1000",
+        "positional kernel 1000",
+        goal="<= 1.1",
+    ),
     _row("exact.compound_poisson / aggregate, time", "exact", "aggregate", goal="<= 1"),
     _row("  relative error of mean, sd", "exact vs aggregate", key="rel_err", goal="<= 1e-6"),
     _row("  99.5% quantiles equal", "exact vs aggregate", key="quantile_equal", goal="True"),

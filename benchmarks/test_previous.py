@@ -1,8 +1,10 @@
-"""The kernel against the kernel before per-period parameters, dated closure, duration and
-arrears: the bundled ``xianghubao.toml`` over one year, both on the same inputs.
+"""The kernel against older kernels on the same inputs: the bundled ``xianghubao.toml``
+over one year.
 
-The previous kernel is read from git (``PREVIOUS``) into ``benchmarks/results/``; without
-git or that commit the benchmark is skipped.
+``PREVIOUS`` is the kernel before per-period parameters, dated closure, duration and
+arrears; ``POSITIONAL`` the last kernel of positional arrays and ``par``/``ipar`` parameters,
+before named inputs and the split into steps. Each is read from git into
+``benchmarks/results/``; without git or the commit the benchmark is skipped.
 """
 
 import importlib.util
@@ -17,12 +19,16 @@ import pytest
 
 from benchmarks.figures import RESULTS_DIR, THREADS, CpuTimed
 from engine import kernel
+from engine.kernel_inputs import Inputs
 from engine.rng import root_key
 from engine.scenario import load_scenario
 from engine.simulate import prepare
+from engine.variables import VARIABLES
 
 PREVIOUS = "fed159820dcb55fa3e3a96482d9b19d7e8da256b"
 """The last commit with the kernel of 24 float and 10 int parameters."""
+POSITIONAL = "fae7e0e2fff5c46852c5cfe8662c4bd62c17d648"
+"""The last commit with a kernel of 21 positional arrays, ``table`` and ``ipar``."""
 
 SCENARIO = load_scenario("scenarios/xianghubao.toml").replace(run={"years": 1})
 DURATION = SCENARIO.replace(
@@ -32,21 +38,21 @@ KEY, _ = root_key(SCENARIO.run.seed)
 PATHS = 1_000
 
 
-def previous_kernel() -> ModuleType:
-    """The kernel module of ``PREVIOUS``, importable by name (numba caches it)."""
+def previous_kernel(commit: str = PREVIOUS) -> ModuleType:
+    """The kernel module of ``commit``, importable by name (numba caches it)."""
     root = Path(kernel.__file__).parents[1]
     try:
         source = subprocess.run(
-            ["git", "show", f"{PREVIOUS}:engine/kernel.py"],
+            ["git", "show", f"{commit}:engine/kernel.py"],
             cwd=root,
             capture_output=True,
             text=True,
             check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip(f"the previous kernel ({PREVIOUS[:7]}) is not in this checkout's git")
+        pytest.skip(f"the kernel of {commit[:7]} is not in this checkout's git")
     RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / "kernel_previous.py"
+    path = RESULTS_DIR / ("kernel_previous.py" if commit == PREVIOUS else "kernel_positional.py")
     if not path.exists() or path.read_text(encoding="utf-8") != source:
         path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location(path.stem, path)
@@ -77,12 +83,33 @@ def previous_args() -> tuple[np.ndarray, ...]:
     return (*(getattr(i, n) for n in names), i.par[:24].copy(), i.ipar[:10].copy())
 
 
-@pytest.mark.parametrize("which", ["previous", "default", "duration"])
+def positional_args(scenario: Any) -> tuple[np.ndarray, ...]:
+    """The positional kernel's arguments, from ``members0`` to ``closure_p``."""
+    inputs, _, _ = (i := prepare(scenario)).args()
+    head = [getattr(inputs, name) for name in Inputs._fields[:14]]
+    return (*head, i.table(), i.ipar, i.tenure_factor, i.slot_factor, i.closure_p)
+
+
+def same_numbers(module: Any, outs: list[np.ndarray], old: list[np.ndarray]) -> None:
+    """The older kernel's outputs equal the kernel's, variable by variable (by name)."""
+    for names, new_names, a, b in (
+        (module.COUNT_VARS, kernel.COUNT_VARS, outs[0], old[0]),
+        (module.MONEY_VARS, kernel.MONEY_VARS, outs[1], old[1]),
+    ):
+        for j, name in enumerate(names):
+            source = VARIABLES[name].same_as or name
+            np.testing.assert_array_equal(a[:, :, new_names.index(source)], b[:, :, j], name)
+
+
+@pytest.mark.parametrize("which", ["previous", "positional", "default", "duration"])
 def test_against_previous_kernel(benchmark, record, which):
+    scenario = DURATION if which == "duration" else SCENARIO
     if which == "previous":
         module, args = previous_kernel(), previous_args()
+    elif which == "positional":
+        module, args = previous_kernel(POSITIONAL), positional_args(scenario)
     else:
-        module, args = kernel, prepare(SCENARIO if which == "default" else DURATION).args()
+        module, args = kernel, prepare(scenario).args()
     outs = outputs(module)
 
     def run() -> None:
@@ -92,8 +119,11 @@ def test_against_previous_kernel(benchmark, record, which):
     timed = CpuTimed(run)
     benchmark.pedantic(timed, rounds=5, iterations=1)
     record(f"{which} kernel {PATHS}", timed, threads=THREADS, paths=PATHS)
-    if which == "default":  # same numbers as the previous kernel
-        old = outputs(kernel_previous := previous_kernel())
-        kernel_previous.run_paths(KEY, 0, *previous_args(), *old)
-        np.testing.assert_array_equal(outs[0][:, :, : old[0].shape[2]], old[0])
-        np.testing.assert_array_equal(outs[1][:, :, : old[1].shape[2]], old[1])
+    if which == "default":  # same numbers as the older kernels
+        for old_module, old_args in (
+            (previous_kernel(), previous_args()),
+            (previous_kernel(POSITIONAL), positional_args(scenario)),
+        ):
+            old = outputs(old_module)
+            old_module.run_paths(KEY, 0, *old_args, *old)
+            same_numbers(old_module, outs, old)

@@ -15,11 +15,15 @@ import numpy as np
 import pytest
 
 from engine import exact
+from engine.plans import PERIODS_PER_YEAR
 from engine.scenario import load_scenario, scenario_from_dict
 from engine.simulate import simulate
 from engine.tail import choose_tilt, control_variate, simulate_tail, tail_estimates
 
-STATIC = {"claims": {"payment_lag": 0, "claimants_leave": False}, "run": {"years": 1 / 24}}
+STATIC = {
+    "claims": {"payment_lag": 0, "claimants_leave": False},
+    "run": {"years": 1 / PERIODS_PER_YEAR},
+}
 PATHS = 2000
 SEEDS = 20
 

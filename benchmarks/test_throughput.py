@@ -18,7 +18,7 @@ import pytest
 from benchmarks.bound import bare_draws, cohort_means
 from benchmarks.figures import RESULTS_DIR, THREADS, CpuTimed
 from benchmarks.numpy_step import numpy_paths
-from engine import kernel
+from engine import kernel, kernel_steps
 from engine.rng import root_key
 from engine.scenario import load_scenario
 from engine.simulate import prepare, run_chunk
@@ -99,27 +99,36 @@ def test_bare_sampling_bound(benchmark, record):
     assert abs(out.mean() - per_path) < 4 * np.sqrt(per_path / LARGE)
 
 
-def kernel_without_draws() -> ModuleType:
-    """A copy of ``engine.kernel`` whose Poisson draws are replaced by their rounded means."""
-    source = Path(kernel.__file__).read_text(encoding="utf-8")
+def _without_draws(module: ModuleType, name: str, steps: str | None = None) -> ModuleType:
+    """A copy of ``module`` named ``name`` whose Poisson draws are replaced by their rounded
+    means; with ``steps``, importing its steps from that copy of ``engine.kernel_steps``."""
+    source = Path(module.__file__ or "").read_text(encoding="utf-8")
     line = re.search(r"^from engine\.rng import (.+)$", source, re.MULTILINE)
     names = [] if line is None else [n.strip() for n in line.group(1).split(",")]
-    if "poisson" not in names:
-        pytest.skip("engine/kernel.py no longer imports poisson from engine.rng in one line")
+    if line is None or "poisson" not in names:
+        pytest.skip(f"{module.__name__} no longer imports poisson from engine.rng in one line")
     names.remove("poisson")
     stub = f"from engine.rng import {', '.join(names)}\n"
     stub += "from benchmarks.bound import mean_count as poisson"
     source = source.replace(line.group(0), stub)
+    if steps is not None:
+        source = source.replace("from engine.kernel_steps import", f"from {steps} import")
     RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / "kernel_without_draws.py"
+    path = RESULTS_DIR / f"{name}.py"
     if not path.exists() or path.read_text(encoding="utf-8") != source:
         path.write_text(source, encoding="utf-8")  # rewritten only on change: numba caches it
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # importable by name, as numba's cache needs
-    spec.loader.exec_module(module)
-    return module
+    copy = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = copy  # importable by name, as numba's cache needs
+    spec.loader.exec_module(copy)
+    return copy
+
+
+def kernel_without_draws() -> ModuleType:
+    """A copy of ``engine.kernel`` and its steps whose Poisson draws are their rounded means."""
+    steps = _without_draws(kernel_steps, "kernel_steps_without_draws")
+    return _without_draws(kernel, "kernel_without_draws", steps.__name__)
 
 
 def test_kernel_without_draws(benchmark, record):

@@ -36,10 +36,13 @@ if _CACHE_DIR is not None:  # read by numba when a function is first compiled
     numba.config.CACHE_DIR = str(_CACHE_DIR)  # type: ignore[attr-defined]
 
 
-def jit(fn: Callable[..., Any] | None = None, *, parallel: bool = False) -> Any:
+def jit(
+    fn: Callable[..., Any] | None = None, *, parallel: bool = False, inline: bool = False
+) -> Any:
     """Compile ``fn`` in nopython mode with the package's options.
 
-    Use as ``@jit`` or ``@jit(parallel=True)``.
+    Use as ``@jit``, ``@jit(parallel=True)`` or ``@jit(inline=True)`` (compiled into each
+    caller: for a step of the hot loop that the compiler would otherwise leave a call).
     """
-    decorate = numba.njit(parallel=parallel, **_OPTIONS)
+    decorate = numba.njit(parallel=parallel, inline="always" if inline else "never", **_OPTIONS)
     return decorate if fn is None else decorate(fn)

@@ -1,499 +1,155 @@
-"""Jitted kernels: arrays and scalars in, arrays out. No I/O, no objects, no validation.
+"""The kernel: one path's periods, in parallel over paths. Jitted, arrays and scalars in,
+arrays out; no I/O, no objects, no validation.
 
-State of one path: ``members[tenure, sex, age, class]`` (int64). Tenure 0 holds seasoned
-eligible members; tenures ``1 .. window`` eligible members still inside the audit window
-(stricter audits); tenures above ``window`` members in the waiting period, who make no
-claims. Joiners enter at the highest tenure and count down one tenure a period. Claims
-approved in period t are held in ``pending[(t + lag) % (lag + 1), age]`` by the claimant's
-age and shared in period t + lag.
+State of one path (``PathState``): ``members[tenure, sex, age, class]`` (int64). Tenure 0
+holds seasoned eligible members; tenures ``1 .. window`` eligible members still inside the
+audit window (stricter audits); tenures above ``window`` members in the waiting period, who
+make no claims. Joiners enter at the highest tenure and count down one tenure a period.
+Claims approved in period t are held in ``pending[(t + lag) % (lag + 1), age]`` by the
+claimant's age and shared in period t + lag. With duration factors, the members of tenure 0
+still inside the select period are also kept by duration: ``durations[j, sex, age, class]``
+holds those ``entry + j`` periods from joining (``entry`` the joiners' tenure); the rest of
+tenure 0 is past the last factor. Members of a tenure above 0 joined ``entry - tenure``
+periods ago.
 
-Parameters that may change during a run travel in ``table[period, parameter]`` (float64,
-indexed by the constants below), the arrays that a dated change may alter with a leading
-regime axis (``hazard[regime[t]]``), and the fixed ones in ``ipar`` (int64);
-``engine.simulate.KernelInputs`` builds them from a scenario.
-
-With duration factors, the members of tenure 0 still inside the select period are also
-kept by duration: ``durations[j, sex, age, class]`` holds those ``entry + j`` periods from
-joining (``entry`` the joiners' tenure); the rest of tenure 0 is past the last factor.
-Members of a tenure above 0 joined ``entry - tenure`` periods ago.
+The inputs are declared in engine.kernel_inputs (``P``): ``inputs`` the arrays and
+``rules`` the fixed integers (named tuples), ``params`` the table of float parameters by
+period, read by named columns (``params[t, P.CAP_CASE]``);
+``engine.simulate.KernelInputs.args()`` builds them from a scenario. A period is a sequence
+of steps of one job each (illness, sharing and caps, deduction, flows, the end of the
+period, closure, writing), each writing its outputs into the period's rows by the names of
+the table of output variables (engine.variables); the cohort steps are in
+engine.kernel_steps, the closure's cost in engine.kernel_closure.
 
 Each path draws from its own streams, seeded from the run's key, the path index, the period
 and the step only, so results do not depend on chunking or threads, any path can be
 replayed alone, and lever settings compared on the same seed share their random numbers.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import prange
 
+from engine import kernel_inputs as P
 from engine._jit import jit
-from engine.rng import beta_mean_sd, binomial, gamma, normal, poisson, seed_stream, uniform
-
-COUNT_VARS = (
-    "members",
-    "sharing",
-    "eligible",
-    "waiting",
-    "impaired",
-    "claims",
-    "approved",
-    "cases_paid",
-    "failures",
-    "aged_out",
-    "joiners",
-    "exits",
-    "deaths",
-    "lapses",
-    "active",
-    "removed",
-)
-"""Per path and period counts, in the order of the kernel's ``counts`` output."""
-
-MONEY_VARS = (
-    "benefits",
-    "fees",
-    "share_pre",
-    "share_post",
-    "members_paid",
-    "backstop",
-    "shortfall",
-    "recovered",
-    "runoff",
-    "liability",
-    "prepay_pool",
-    "revenue",
-    "platform_cost",
-    "net_cash",
-    "reserve_draw",
-    "reserve",
-    "arrears",
-    "written_off",
-    "notice_paid",
-    "exit_cost",
-)
-"""Per path and period amounts (yuan), in the order of the kernel's ``money`` output."""
-
-TOTAL_VARS = (
-    "liability_pv",
-    "backstop_pv",
-    "shortfall_pv",
-    "runoff_pv",
-    "share_total",
-    "platform_result",
-    "log_weight",
-    "cost_martingale",
-    "reserve_pv",
-    "stranded_contributions",
-)
-"""Per path totals, in the order of the kernel's ``totals`` output."""
-
-PATH_INT_VARS = ("closure_period", "stranded_members", "closure_cause")
-"""Per path integers, in the order of the kernel's ``path_ints`` output."""
-
-# indices into par (float64)
-(
-    CAP_CASE,
-    CAP_PERIOD,
-    CAP_YEAR,
-    MEMBER_FEE,
-    FAILURE,
-    RECOVERY,
-    PREPAY,
-    MIN_BALANCE,
-    TOPUP,
-    REF_SHARE,
-    PRICE_RATE,
-    ELASTICITY_STD,
-    ELASTICITY_IMP,
-    JOIN_ELASTICITY,
-    IMPAIRED_F0,
-    IMPAIRED_GAMMA,
-    FIXED_COST,
-    COST_CASE,
-    COST_JOINER,
-    THETA,
-    RESERVE0,
-    RESERVE_TRIGGER,
-    RESERVE_RATE,
-    TRANSFER_COST,
-    INCIDENCE,
-    FAILURE_SD,
-    BACKPAY,
-    RUSH,
-    MULT_SD,
-    TREND_SD,
-    DISPERSION,
-    SHOCK_RATE,
-    SHOCK_SIZE,
-) = range(33)
-N_PAR = 33
-
-# indices into ipar (int64)
-(
-    LAG,
-    NOTICE,
-    MAX_AGE,
-    N_ELIG,
-    WAITING_SHARE,
+from engine.kernel_closure import closure_time, exit_cost
+from engine.kernel_inputs import (  # noqa: F401 (indices still read by name elsewhere)
     CLAIMANTS_LEAVE,
-    MIN_MEMBERS,
+    ELASTICITY_IMP,
+    ELASTICITY_STD,
     EXITS_ON,
-    MORTALITY_ON,
-    TRANSFER,
-    PAY_NOTICE,
-    ANNOUNCE,
-    HAZARD_ON,
-    REMOVE_AFTER,
-    ARREARS_ON,
-    DURATION_ON,
-) = range(16)
-N_IPAR = 16
+    MAX_AGE,
+    MEMBER_FEE,
+    N_ELIG,
+    PRICE_RATE,
+    REF_SHARE,
+    WAITING_SHARE,
+)
+from engine.kernel_steps import (  # noqa: F401 (the streams, read by the reference)
+    CLOSURE_STREAM,
+    DEDUCTION,
+    DISPERSION_STREAM,
+    DURATION_STREAM,
+    FLOWS,
+    ILLNESS,
+    MULTIPLIER_STREAM,
+    SHOCK_STREAM,
+    TREND_STREAM,
+    WAVE_STREAM,
+    advance_durations,
+    age_and_wait,
+    cap_share,
+    deduct_prepay,
+    impaired_members,
+    pending_benefits,
+    remove_members,
+    share_cases,
+    step_arrears,
+    step_exits,
+    step_illness,
+    step_joiners,
+    tenure_sums,
+)
+from engine.rng import beta_mean_sd, binomial, gamma, normal, poisson, seed_stream
+from engine.variables import COUNT_VARS, MONEY_VARS, PATH_INT_VARS, TOTAL_VARS
 
-OPEN, CAUSE_MEMBERS, CAUSE_DATE, CAUSE_HAZARD = range(4)
+# where the kernel writes each output, by name (engine.variables holds the table)
+_C, _M, _T, _P = (v.index for v in (COUNT_VARS, MONEY_VARS, TOTAL_VARS, PATH_INT_VARS))
+MEMBERS, SHARING, ELIGIBLE, WAITING = _C("members"), _C("sharing"), _C("eligible"), _C("waiting")
+IMPAIRED, CLAIMS, APPROVED, CASES_PAID = (
+    _C("impaired"),
+    _C("claims"),
+    _C("approved"),
+    _C("cases_paid"),
+)
+FAILURES, AGED_OUT, JOINERS, EXITS = _C("failures"), _C("aged_out"), _C("joiners"), _C("exits")
+DEATHS, LAPSES, ACTIVE, REMOVED = _C("deaths"), _C("lapses"), _C("active"), _C("removed")
+BENEFITS, FEES, SHARE_PRE, SHARE_POST = (
+    _M("benefits"),
+    _M("fees"),
+    _M("share_pre"),
+    _M("share_post"),
+)
+MEMBERS_PAID, BACKSTOP, SHORTFALL = _M("members_paid"), _M("backstop"), _M("shortfall")
+RECOVERED, RUNOFF, LIABILITY = _M("recovered"), _M("runoff"), _M("liability")
+PREPAY_POOL, PLATFORM_COST, NET_CASH = _M("prepay_pool"), _M("platform_cost"), _M("net_cash")
+RESERVE_DRAW, RESERVE, ARREARS = _M("reserve_draw"), _M("reserve"), _M("arrears")
+WRITTEN_OFF, NOTICE_PAID, EXIT_COST = _M("written_off"), _M("notice_paid"), _M("exit_cost")
+LIABILITY_PV, BACKSTOP_PV, SHORTFALL_PV = _T("liability_pv"), _T("backstop_pv"), _T("shortfall_pv")
+RUNOFF_PV, SHARE_TOTAL, PLATFORM_RESULT = _T("runoff_pv"), _T("share_total"), _T("platform_result")
+LOG_WEIGHT, COST_MARTINGALE, RESERVE_PV = _T("log_weight"), _T("cost_martingale"), _T("reserve_pv")
+STRANDED_CONTRIBUTIONS = _T("stranded_contributions")
+CLOSURE_PERIOD, STRANDED_MEMBERS, CLOSURE_CAUSE = (
+    _P("closure_period"),
+    _P("stranded_members"),
+    _P("closure_cause"),
+)
+
+NEVER, CAUSE_MEMBERS, CAUSE_DATE, CAUSE_HAZARD = range(4)
 """Values of ``closure_cause``: never closed, below the minimum, on the date, the hazard."""
 
-
-@jit
-def thin(st, dm, s, a, c, n, x, slot_w, rest_w):
-    """Remove ``x`` of the ``n`` members of cohort ``(0, s, a, c)`` from its duration slots:
-    slot ``j`` loses a binomial share in proportion to ``dm[j] * slot_w[j]``, the members past
-    the select period (weight ``rest_w`` each) lose the rest."""
-    if x <= 0:
-        return
-    if x >= n:
-        dm[:, s, a, c] = 0
-        return
-    tracked = 0
-    weight = 0.0
-    for j in range(dm.shape[0]):
-        tracked += dm[j, s, a, c]
-    weight = (n - tracked) * rest_w
-    for j in range(dm.shape[0]):
-        weight += dm[j, s, a, c] * slot_w[j]
-    left = x
-    for j in range(dm.shape[0]):
-        nj = dm[j, s, a, c]
-        if nj == 0 or left == 0:
-            continue
-        wj = nj * slot_w[j]
-        y = min(binomial(st, left, wj / weight), nj) if weight > 0.0 else 0
-        dm[j, s, a, c] = nj - y
-        left -= y
-        weight -= wj
-    excess = left - (n - tracked)  # more removed than members past the select period
-    for j in range(dm.shape[0]):
-        if excess <= 0:
-            break
-        y = min(excess, dm[j, s, a, c])
-        dm[j, s, a, c] -= y
-        excess -= y
+OPEN, NOTICE, ENDED, RUNOFF_PERIOD = range(4)
+"""Phases of a path: open, in the notice, ended, the run-off period after an unpaid notice."""
 
 
-@jit
-def exposure(n, dm, s, a, c, slot_w, rest_w):
-    """Members of cohort ``(0, s, a, c)`` weighted by their duration factors."""
-    tracked = 0
-    for j in range(dm.shape[0]):
-        tracked += dm[j, s, a, c]
-    x = (n - tracked) * rest_w
-    for j in range(dm.shape[0]):
-        x += dm[j, s, a, c] * slot_w[j]
-    return x
+class PathState(NamedTuple):
+    """One path's arrays, changed in place period by period."""
+
+    m: np.ndarray
+    """Members ``[tenure, sex, age, class]``."""
+    dm: np.ndarray
+    """Tenure-0 members by duration slot ``[slot, sex, age, class]``."""
+    tot: np.ndarray
+    """Members per tenure, kept in step with ``m``."""
+    pending: np.ndarray
+    """Approved claims by the row of the period they are shared in ``[lag + 1, age]``."""
+    joined: np.ndarray
+    """The period's joiners ``[sex, age, class]`` (for the duration slots)."""
+    held: np.ndarray
+    """Members in arrears by failures in a row."""
+    owed: np.ndarray
+    """What they owe (yuan)."""
+    acc: np.ndarray
+    """The log likelihood ratio and the cost martingale."""
+    st: np.ndarray
+    """The generator of the step."""
+    dst: np.ndarray
+    """The generator of the split of leavers over duration slots."""
+    ones: np.ndarray
+    """Weight 1 per duration slot."""
+    tilt: np.ndarray
+    """Importance-sampling tilt ``[regime, age]``."""
+    known: np.ndarray
+    """The path's incidence factor from its parameter draws ``[period]``."""
+    shocks: np.ndarray
+    """The period's incidence shock factor ``[period]``."""
+    price_hazard: np.ndarray
+    """The period's price-driven exit hazard ``[class]``."""
 
 
 @jit
-def step_illness(st, dst, m, dm, tot, hazard, approval, n_elig, claimants_leave, pending_row,
-                 case_cost, tilt, acc, factor, tenure_w, slot_w, duration_on):  # fmt: skip
-    """Steps 1-2: Poisson claims of eligible cohorts, audit by tenure, approved claimants
-    leave. Returns (claims, approved).
-
-    A cohort's mean is ``n * h * factor`` with ``n`` its members weighted by the duration
-    factors (``tenure_w`` by tenure, ``slot_w`` for the duration slots of tenure 0).
-    With ``tilt[a] != 0`` (importance sampling) counts are drawn with mean
-    ``lam * exp(tilt[a])`` and ``acc[0]`` gathers the log likelihood ratio
-    ``lam (exp(tilt) - 1) - tilt * count``. ``acc[1]`` gathers the martingale
-    ``case_cost * (count - lam)``, whose expectation is exactly zero (a control variate).
-    """
-    claims = 0
-    approved = 0
-    _, n_sex, n_age, n_class = m.shape
-    for w in range(n_elig):
-        if tot[w] == 0:
-            continue
-        slots = duration_on and w == 0
-        for s in range(n_sex):
-            for a in range(n_age):
-                for c in range(n_class):
-                    n = m[w, s, a, c]
-                    if n == 0:
-                        continue
-                    h = hazard[s, a, c]
-                    if h == np.inf:
-                        k = n
-                    else:
-                        x = (
-                            exposure(n, dm, s, a, c, slot_w, tenure_w[0])
-                            if slots
-                            else n * tenure_w[w]
-                        )
-                        lam = x * (h * factor)
-                        if tilt[a] != 0.0:
-                            k = poisson(st, lam * np.exp(tilt[a]))
-                            acc[0] += lam * np.expm1(tilt[a]) - tilt[a] * k
-                        else:
-                            k = poisson(st, lam)
-                        acc[1] += case_cost[a] * (k - lam)
-                        k = min(k, n)
-                    claims += k
-                    if approval[w] < 1.0:
-                        k = binomial(st, k, approval[w])
-                    approved += k
-                    pending_row[a] += k
-                    if claimants_leave:
-                        m[w, s, a, c] = n - k
-                        tot[w] -= k
-                        if slots:
-                            thin(dst, dm, s, a, c, n, k, slot_w, tenure_w[0])
-    return claims, approved
-
-
-@jit
-def tenure_sums(tot, n_elig):
-    """(eligible, waiting) members from the members per tenure ``tot``."""
-    return tot[:n_elig].sum(), tot[n_elig:].sum()
-
-
-@jit
-def impaired_members(m, tot):
-    """Members of the impaired class (class 1)."""
-    total = 0
-    for w in range(m.shape[0]):
-        if tot[w] != 0:
-            total += m[w, :, :, 1].sum()
-    return total
-
-
-@jit
-def share_cases(pending_row, benefit, case_cost, sharing, cap_case):
-    """Steps 3-5 for the cases due now: cost, per-case capped share, per-case backstop.
-
-    Returns (cases, benefits, cost, share per member, backstop); empties ``pending_row``.
-    """
-    cases = 0
-    benefits = 0.0
-    cost = 0.0
-    share = 0.0
-    backstop = 0.0
-    for a in range(pending_row.size):
-        na = pending_row[a]
-        if na == 0:
-            continue
-        pending_row[a] = 0
-        cases += na
-        benefits += na * benefit[a]
-        cc = case_cost[a]
-        cost += na * cc
-        if sharing == 0:
-            backstop += na * cc
-        elif cc / sharing > cap_case:
-            share += na * cap_case
-            backstop += na * (cc - cap_case * sharing)
-        else:
-            share += na * (cc / sharing)
-    return cases, benefits, cost, share, backstop
-
-
-@jit
-def pending_benefits(pending, benefit):
-    """Benefits of every approved claim still waiting to be shared; empties ``pending``."""
-    total = 0.0
-    for r in range(pending.shape[0]):
-        for a in range(pending.shape[1]):
-            if pending[r, a] != 0:
-                total += pending[r, a] * benefit[a]
-                pending[r, a] = 0
-    return total
-
-
-@jit
-def step_lapses(st, dst, m, dm, tot, n_sharing_tenures, leave_p, duration_on, ones):
-    """Prepay plans: sharing members who do not top up leave. Returns the count."""
-    lapses = 0
-    _, n_sex, n_age, n_class = m.shape
-    for w in range(n_sharing_tenures):
-        if tot[w] == 0:
-            continue
-        for s in range(n_sex):
-            for a in range(n_age):
-                for c in range(n_class):
-                    n = m[w, s, a, c]
-                    if n != 0:
-                        x = binomial(st, n, leave_p)
-                        m[w, s, a, c] = n - x
-                        tot[w] -= x
-                        lapses += x
-                        if duration_on and w == 0:
-                            thin(dst, dm, s, a, c, n, x, ones, 1.0)
-    return lapses
-
-
-@jit
-def remove_members(st, dst, m, dm, tot, n_sharing_tenures, removed, duration_on, ones):
-    """Remove ``removed`` sharing members at random (sequential binomials over cohorts)."""
-    pool = tot[:n_sharing_tenures].sum()
-    left = removed
-    _, n_sex, n_age, n_class = m.shape
-    for w in range(n_sharing_tenures):
-        if tot[w] == 0:
-            continue
-        for s in range(n_sex):
-            for a in range(n_age):
-                for c in range(n_class):
-                    n = m[w, s, a, c]
-                    if n == 0 or left == 0:
-                        continue
-                    x = min(binomial(st, left, n / pool), n) if pool > n else min(left, n)
-                    pool -= n
-                    left -= x
-                    m[w, s, a, c] = n - x
-                    tot[w] -= x
-                    if duration_on and w == 0:
-                        thin(dst, dm, s, a, c, n, x, ones, 1.0)
-    return removed - left
-
-
-@jit
-def step_exits(st, dst, m, dm, tot, base_exit, mortality, price_hazard, mortality_on,
-               duration_on, ones):  # fmt: skip
-    """Step 7: voluntary exits (base + price-sensitive hazard by class) and deaths.
-
-    Returns (exits, deaths)."""
-    exits = 0
-    deaths = 0
-    n_ten, n_sex, n_age, n_class = m.shape
-    for w in range(n_ten):
-        if tot[w] == 0:
-            continue
-        for s in range(n_sex):
-            for a in range(n_age):
-                for c in range(n_class):
-                    n = m[w, s, a, c]
-                    if n == 0:
-                        continue
-                    hz = base_exit[s, a] + price_hazard[c]
-                    if hz <= 0.0:
-                        continue
-                    x = binomial(st, n, -np.expm1(-hz))
-                    m[w, s, a, c] = n - x
-                    tot[w] -= x
-                    d = binomial(st, x, mortality[s, a] / hz) if mortality_on and x > 0 else 0
-                    deaths += d
-                    exits += x - d
-                    if duration_on and w == 0:
-                        thin(dst, dm, s, a, c, n, x, ones, 1.0)
-    return exits, deaths
-
-
-@jit
-def step_joiners(st, m, tot, expected, weights, impaired_fraction, joined):
-    """Step 7: Poisson joiners by sex, age and class, entering the waiting period
-    (also counted in ``joined[sex, age, class]``)."""
-    joiners = 0
-    entry = m.shape[0] - 1
-    for s in range(weights.shape[0]):
-        for a in range(weights.shape[1]):
-            wsa = weights[s, a]
-            if wsa == 0.0:
-                continue
-            k0 = poisson(st, expected * wsa * (1.0 - impaired_fraction))
-            k1 = poisson(st, expected * wsa * impaired_fraction)
-            m[entry, s, a, 0] += k0
-            m[entry, s, a, 1] += k1
-            joined[s, a, 0] += k0
-            joined[s, a, 1] += k1
-            joiners += k0 + k1
-    tot[entry] += joiners
-    return joiners
-
-
-@jit
-def age_up_one(x, max_age):
-    """Everyone in ``x[sex, age, class]`` a year older; returns those past ``max_age``
-    (removed). The oldest age keeps its members."""
-    n_sex, n_age, n_class = x.shape
-    out = 0
-    for s in range(n_sex):
-        for c in range(n_class):
-            x[s, n_age - 1, c] += x[s, n_age - 2, c]
-            for a in range(n_age - 2, 0, -1):
-                x[s, a, c] = x[s, a - 1, c]
-            x[s, 0, c] = 0
-            for a in range(max_age + 1, n_age):
-                out += x[s, a, c]
-                x[s, a, c] = 0
-    return out
-
-
-@jit
-def age_and_wait(m, tot, age_up, max_age):
-    """End of period: tenures count down; on anniversaries everyone ages and those past
-    ``max_age`` leave. Returns the members who left at the maximum age."""
-    n_ten, n_sex, n_age, n_class = m.shape
-    for w in range(1, n_ten):
-        if tot[w] == 0:
-            continue
-        tot[w - 1] += tot[w]
-        tot[w] = 0
-        for s in range(n_sex):
-            for a in range(n_age):
-                for c in range(n_class):
-                    m[w - 1, s, a, c] += m[w, s, a, c]
-                    m[w, s, a, c] = 0
-    aged_out = 0
-    if age_up:
-        for w in range(n_ten):
-            if tot[w] == 0:
-                continue
-            left = age_up_one(m[w], max_age)
-            tot[w] -= left
-            aged_out += left
-    return aged_out
-
-
-@jit
-def advance_durations(dm, m, joined, age_up, max_age):
-    """End of period, before ``age_and_wait``: duration slots move one period on (the last
-    leaves the select period), members entering tenure 0 fill slot 0; then they age."""
-    if dm.shape[0] == 0:
-        return
-    for j in range(dm.shape[0] - 1, 0, -1):
-        dm[j] = dm[j - 1]
-    dm[0] = m[1] if m.shape[0] > 1 else joined
-    if age_up:
-        for j in range(dm.shape[0]):
-            age_up_one(dm[j], max_age)
-
-
-ILLNESS, DEDUCTION, FLOWS = range(3)
-"""Sub-streams of a period (engine.rng.seed_stream): stream = 3 * period + step."""
-
-CLOSURE_STREAM = 1 << 62
-"""Sub-stream of the path's outside-closure time (one draw per path)."""
-WAVE_STREAM = (1 << 62) + 1
-"""Sub-streams ``WAVE_STREAM + period`` of the period's failure rate."""
-DURATION_STREAM = 1 << 61
-"""Sub-streams ``DURATION_STREAM + period`` of the split of leavers over duration slots."""
-MULTIPLIER_STREAM = 1 << 59
-"""Sub-stream of the path's incidence multiplier (one normal draw per path)."""
-TREND_STREAM = (1 << 59) + 1
-"""Sub-stream of the path's incidence trend (one normal draw per path)."""
-DISPERSION_STREAM = 1 << 60
-"""Sub-streams ``DISPERSION_STREAM + period`` of the period's gamma factor."""
-SHOCK_STREAM = (1 << 60) + (1 << 59)
-"""Sub-streams ``SHOCK_STREAM + period`` of the period's number of shocks."""
-
-
-@jit
-def path_factors(key, path, table, known, shocks):
+def path_factors(key, path, params, known, shocks):
     """The path's incidence factors, 1 where the fields are 0: ``known[t]`` from its
     parameter draws (a mean-one lognormal multiplier ``exp(s Z - s**2 / 2)`` and a mean-one
     trend ``exp(u_t Z' - u_t**2 / 2)``, ``u_t = trend_sd * years``, each one normal per
@@ -502,551 +158,356 @@ def path_factors(key, path, table, known, shocks):
     st = np.empty(4, dtype=np.uint64)
     known[:] = 1.0
     shocks[:] = 1.0
-    s = table[0, MULT_SD]
+    s = params[0, P.MULTIPLIER_SD]
     if s > 0.0:
         seed_stream(key, path, MULTIPLIER_STREAM, st)
         known[:] = np.exp(s * normal(st) - 0.5 * s * s)
-    if (table[:, TREND_SD] > 0.0).any():
+    if (params[:, P.TREND_SD] > 0.0).any():
         seed_stream(key, path, TREND_STREAM, st)
         z = normal(st)
         for t in range(known.size):
-            u = table[t, TREND_SD]
+            u = params[t, P.TREND_SD]
             if u > 0.0:
                 known[t] *= np.exp(u * z - 0.5 * u * u)
     for t in range(shocks.size):
-        a = table[t, DISPERSION]
+        a = params[t, P.DISPERSION]
         if a > 0.0:
             seed_stream(key, path, DISPERSION_STREAM + t, st)
             shocks[t] = gamma(st, 1.0 / a) * a
-        if table[t, SHOCK_RATE] > 0.0:
+        if params[t, P.SHOCK_RATE] > 0.0:
             seed_stream(key, path, SHOCK_STREAM + t, st)
-            shocks[t] *= 1.0 + poisson(st, table[t, SHOCK_RATE]) * table[t, SHOCK_SIZE]
+            shocks[t] *= 1.0 + poisson(st, params[t, P.SHOCK_RATE]) * params[t, P.SHOCK_SIZE]
 
 
 @jit
-def exit_cost(t, m, pending, table, regime, hazard, approval, benefit, case_cost, ipar,
-              tenure_w, known, age_up):  # fmt: skip
-    """Expected cost to the platform of a closure announced at the end of period ``t``,
-    given the path's state then (members ``m``, approved claims ``pending``, its known
-    incidence factors ``known``): the notice periods' cases (benefits, or with an unpaid
-    notice their full cost plus the members' fees), the claims pending at the end and the
-    transfer cost. Claims are expected values (claimants leave in expectation, the future
-    shocks have their mean, members in the select period count as seasoned); periods
-    past the horizon use the last period's parameters."""
-    last = table.shape[0] - 1
-    lag = ipar[LAG]
-    n_elig = ipar[N_ELIG]
-    n_ten, n_sex, n_age, n_class = m.shape
-    n_share = n_ten if ipar[WAITING_SHARE] else n_elig
-    pay_notice = ipar[PAY_NOTICE] != 0
-    x = m.astype(np.float64)
-    pend = pending.astype(np.float64)
-    total = 0.0
-    for j in range(1, ipar[NOTICE] + 1):
-        u = min(t + j, last)
-        p = table[u]
-        r = regime[u]
-        f = p[INCIDENCE] * p[RUSH] * (known[u] * (1.0 + p[SHOCK_RATE] * p[SHOCK_SIZE]))
-        row = (t + j + lag) % (lag + 1)
-        for w in range(n_elig):
-            for s in range(n_sex):
-                for a in range(n_age):
-                    for c in range(n_class):
-                        n = x[w, s, a, c]
-                        if n == 0.0:
-                            continue
-                        h = hazard[r, s, a, c]
-                        k = n if h == np.inf else n * tenure_w[w] * (h * f)
-                        k = min(k, n) * approval[r, w]
-                        pend[row, a] += k
-                        if ipar[CLAIMANTS_LEAVE]:
-                            x[w, s, a, c] = n - k
-        sharing = 0.0
-        for w in range(n_share):
-            for s in range(n_sex):
-                for a in range(n_age):
-                    for c in range(n_class):
-                        sharing += x[w, s, a, c]
-        due = (t + j) % (lag + 1)
-        for a in range(n_age):
-            if pend[due, a] != 0.0:
-                total += pend[due, a] * (benefit[r, a] if pay_notice else case_cost[r, a])
-                pend[due, a] = 0.0
-        if not pay_notice:
-            total += p[MEMBER_FEE] * sharing
-        for w in range(1, n_ten):
-            x[w - 1] += x[w]
-            x[w] = 0.0
-        if age_up[u]:
-            for w in range(n_ten):
-                for s in range(n_sex):
-                    for c in range(n_class):
-                        x[w, s, n_age - 1, c] += x[w, s, n_age - 2, c]
-                        for a in range(n_age - 2, 0, -1):
-                            x[w, s, a, c] = x[w, s, a - 1, c]
-                        x[w, s, 0, c] = 0.0
-                        for a in range(ipar[MAX_AGE] + 1, n_age):
-                            x[w, s, a, c] = 0.0
-    end = min(t + ipar[NOTICE], last)
-    paid_end = min(end + (0 if pay_notice or t + ipar[NOTICE] >= last else 1), last)
-    for r_ in range(pend.shape[0]):
-        for a in range(n_age):
-            if pend[r_, a] != 0.0:
-                total += pend[r_, a] * benefit[regime[paid_end], a]
-    if ipar[TRANSFER]:
-        left = 0.0
-        for w in range(n_ten):
-            for s in range(n_sex):
-                for a in range(n_age):
-                    for c in range(n_class):
-                        left += x[w, s, a, c]
-        total += left * table[end, TRANSFER_COST]
-    return total
+def new_state(key, path, inputs, params, rules, periods):
+    """The path's state at the start: the starting members, nothing pending, the path's
+    incidence factors drawn (``path_factors``)."""
+    m = inputs.members0.copy()
+    dm = inputs.durations0.copy()
+    tot = np.zeros(m.shape[0], dtype=np.int64)
+    for w in range(m.shape[0]):
+        tot[w] = m[w].sum()
+    tilt = np.empty(inputs.case_cost.shape)
+    for r in range(tilt.shape[0]):
+        tilt[r] = params[0, P.TILT] * inputs.case_cost[r]
+    held = np.zeros(max(rules.remove_after - 1, 1), dtype=np.int64)
+    known = np.empty(periods)
+    shocks = np.empty(periods)
+    path_factors(key, path, params, known, shocks)
+    return PathState(
+        m,
+        dm,
+        tot,
+        np.zeros((rules.lag + 1, m.shape[2]), dtype=np.int64),
+        np.zeros(m.shape[1:], dtype=np.int64),
+        held,
+        np.zeros(held.size),
+        np.zeros(2),
+        np.empty(4, dtype=np.uint64),
+        np.empty(4, dtype=np.uint64),
+        np.ones(dm.shape[0]),
+        tilt,
+        known,
+        shocks,
+        np.zeros(2),
+    )
 
 
 @jit
-def closure_time(key, path, closure_p):
-    """The period in which an outside closure is announced (-1 if none in the horizon):
-    the first period whose cumulative hazard ``-sum log(1 - p)`` reaches an exponential
-    draw, so P(closed by period t) = 1 - prod(1 - p[:t + 1])."""
-    st = np.empty(4, dtype=np.uint64)
-    seed_stream(key, path, CLOSURE_STREAM, st)
-    e = -np.log(uniform(st))
-    cumulative = 0.0
-    for t in range(closure_p.size):
-        if closure_p[t] > 0.0:
-            cumulative -= np.log1p(-closure_p[t])
-            if cumulative >= e:
-                return t
-    return -1
+def illness_step(key, path, t, phase, s, inputs, params, rules, c):
+    """Illness and audit (not in the run-off period): claims and approvals of the period."""
+    if rules.duration_on:
+        seed_stream(key, path, DURATION_STREAM + t, s.dst)
+    if phase == RUNOFF_PERIOD:
+        return
+    seed_stream(key, path, 3 * t + ILLNESS, s.st)
+    r = inputs.regime[t]
+    lag = rules.lag
+    factor = (
+        params[t, P.INCIDENCE] * params[t, P.CLAIMS_RUSH]
+        if phase == NOTICE
+        else params[t, P.INCIDENCE]
+    )
+    factor *= s.known[t] * s.shocks[t]
+    c[CLAIMS], c[APPROVED] = step_illness(
+        s.st, s.dst, s.m, s.dm, s.tot, inputs.hazard[r], inputs.approval[r], rules.n_elig,
+        rules.claimants_leave, s.pending[(t + lag) % (lag + 1)], inputs.case_cost[r],
+        s.tilt[r], s.acc, factor, inputs.tenure_factor, inputs.slot_factor,
+        rules.duration_on != 0,
+    )  # fmt: skip
 
 
 @jit
-def cap_share(share, backstop, sharing, p, reserve, ytd, new_year):
-    """Steps 4-5: reserve draw, per-period and calendar-year caps on the share per member;
-    the platform backs the excess (added to ``backstop``).
-
-    Returns (share, backstop, reserve_draw, reserve, ytd)."""
-    reserve_draw = 0.0
-    if reserve > 0.0 and share > p[RESERVE_TRIGGER]:
-        reserve_draw = min(reserve, (share - p[RESERVE_TRIGGER]) * sharing)
-        reserve -= reserve_draw
-        share -= reserve_draw / sharing
-    if share > p[CAP_PERIOD]:
-        backstop += (share - p[CAP_PERIOD]) * sharing
-        share = p[CAP_PERIOD]
-    if new_year:
-        ytd = 0.0
-    if share > p[CAP_YEAR] - ytd:
-        backstop += (share - (p[CAP_YEAR] - ytd)) * sharing
-        share = p[CAP_YEAR] - ytd
-    return share, backstop, reserve_draw, reserve, ytd + share
-
-
-@jit
-def step_arrears(st, held, owed, sharing, last_sharing, rate, due, remove_after, backpay):
-    """Step 6 with arrears: ``held[j]`` members owe ``owed[j]`` after ``j + 1`` failures in a
-    row (one bucket when never removed). A member in arrears fails again or pays, and when
-    paying pays the arrears back with probability ``backpay`` (else they are written off);
-    the ``remove_after``-th failure in a row removes the member. Members in arrears leave
-    with the others (their arrears written off).
-
-    Returns (failures, recovered, removed, written_off)."""
-    written = 0.0
-    if last_sharing > sharing:
-        q = sharing / last_sharing
-        for j in range(held.size):
-            if held[j] > 0:
-                keep = np.int64(held[j] * q)
-                written += owed[j] * (held[j] - keep) / held[j]
-                owed[j] *= keep / held[j]
-                held[j] = keep
-    new = binomial(st, max(sharing - held.sum(), 0), rate)
-    failures = new
-    if remove_after == 1:
-        return failures, 0.0, new, written + new * due
-    recovered = 0.0
-    removed = 0
-    top = held.size - 1
-    for j in range(top, -1, -1):
-        n = held[j]
-        if n == 0:
-            continue
-        per = owed[j] / n
-        again = binomial(st, n, rate)
-        back = binomial(st, n - again, backpay)
-        recovered += back * per
-        written += (n - again - back) * per
-        failures += again
-        held[j] = 0
-        owed[j] = 0.0
-        if remove_after == 0:
-            held[0], owed[0] = again, again * (per + due)
-        elif j == top:
-            removed += again
-            written += again * (per + due)
-        else:
-            held[j + 1], owed[j + 1] = again, again * (per + due)
-    held[0] += new
-    owed[0] += new * due
-    return failures, recovered, removed, written
+def share_step(t, phase, s, inputs, params, rules, reserve, ytd, c, v):
+    """Sharing and caps: the cases due, the share per member after the per-case cap, the
+    reserve and the period and year caps; in a paid notice the platform pays the benefits
+    (run-off), in an unpaid one the cases with their fees; in the run-off period every
+    pending claim. The fees, and the reserve fed from them. Returns (due, reserve, ytd)."""
+    r = inputs.regime[t]
+    ben, cc = inputs.benefit[r], inputs.case_cost[r]
+    row = s.pending[t % (rules.lag + 1)]
+    eligible, waiting = tenure_sums(s.tot, rules.n_elig)
+    sharing = eligible + waiting if rules.waiting_share else eligible
+    pay_notice = rules.pay_notice != 0
+    share = backstop = reserve_draw = due = 0.0
+    if phase == RUNOFF_PERIOD:
+        sharing = 0
+        cases, benefits, cost = 0, 0.0, 0.0
+        v[RUNOFF] = pending_benefits(s.pending, ben)
+    elif phase == NOTICE:
+        if pay_notice:
+            sharing = 0
+        cases, benefits, cost, _, _ = share_cases(row, ben, cc, 1, np.inf)
+        if pay_notice:
+            v[RUNOFF] = benefits
+            benefits = cost = 0.0
+    else:
+        cases, benefits, cost, share, backstop = share_cases(
+            row, ben, cc, sharing, params[t, P.CAP_CASE]
+        )
+        share, backstop, reserve_draw, reserve, ytd = cap_share(
+            share, backstop, sharing, params, t, reserve, ytd, inputs.new_year[t]
+        )
+        due = share + params[t, P.MEMBER_FEE]
+    fees = cost - benefits + params[t, P.MEMBER_FEE] * sharing
+    if phase == NOTICE and not pay_notice:  # the platform pays the cases in full
+        v[NOTICE_PAID] = benefits + fees
+    else:
+        reserve += params[t, P.RESERVE_RATE] * fees
+    c[SHARING], c[CASES_PAID] = sharing, cases
+    v[BENEFITS], v[FEES], v[BACKSTOP] = benefits, fees, backstop
+    v[RESERVE_DRAW], v[RESERVE] = reserve_draw, reserve
+    if sharing > 0:
+        v[SHARE_PRE], v[SHARE_POST] = cost / sharing, share
+    return due, reserve, ytd
 
 
 @jit
-def deduct_prepay(st, dst, m, dm, tot, p, pool, need, sharing, start_members, n_share_ten,
-                  prepay, duration_on, ones):  # fmt: skip
-    """Step 6 of prepay plans: the pool pays, members top up or lapse.
-
-    Returns (paid, shortfall, recovered, lapses, pool)."""
-    holders = tot.sum()
-    if start_members > 0:
-        pool *= holders / start_members  # claimants leave with their balance
-    paid = min(pool, need)
-    pool -= paid
-    shortfall = need - paid
-    recovered = 0.0
-    lapses = 0
-    if sharing > 0 and (shortfall > 0.0 or pool < p[MIN_BALANCE] * sharing):
-        per_short = shortfall / sharing
-        balance = pool / holders
-        if p[TOPUP] < 1.0:
-            lapses = step_lapses(
-                st, dst, m, dm, tot, n_share_ten, 1.0 - p[TOPUP], duration_on, ones
-            )
-        stayers = sharing - lapses
-        recovered = stayers * per_short
-        units = max(1.0, np.ceil((per_short + p[MIN_BALANCE] - balance) / prepay))
-        pool += stayers * (units * prepay - per_short) - lapses * balance
-    return paid, shortfall, recovered, lapses, pool
+def deduction_step(key, path, t, s, params, rules, due, start, state, c, v):
+    """Deduction of ``due`` from each sharing member: the prepay pool with top-ups and
+    lapses, or binomial failures at the period's rate (a beta draw with ``failure_sd``),
+    with arrears when on. ``state`` is (pool, contributed, last_sharing), returned updated;
+    ``start`` the members at the start of the period."""
+    pool, contributed, last_sharing = state
+    sharing = c[SHARING]
+    need = due * sharing
+    seed_stream(key, path, 3 * t + DEDUCTION, s.st)
+    if sharing > 0:
+        contributed += due * sharing / s.tot.sum()
+    n_share_ten = s.m.shape[0] if rules.waiting_share else rules.n_elig
+    duration_on = rules.duration_on != 0
+    prepay = params[0, P.PREPAY]
+    if prepay > 0.0:
+        paid, shortfall, recovered, c[LAPSES], pool = deduct_prepay(
+            s.st, s.dst, s.m, s.dm, s.tot, params, t, pool, need, sharing, start, n_share_ten,
+            prepay, duration_on, s.ones,
+        )  # fmt: skip
+    else:
+        rate = params[t, P.FAILURE_RATE]
+        if params[t, P.FAILURE_SD] > 0.0 and rate > 0.0:
+            seed_stream(key, path, WAVE_STREAM + t, s.st)
+            rate = beta_mean_sd(s.st, rate, params[t, P.FAILURE_SD])
+            seed_stream(key, path, 3 * t + DEDUCTION, s.st)
+        failures = 0
+        recovered = 0.0
+        if rules.arrears_on:
+            failures, recovered, removed, v[WRITTEN_OFF] = step_arrears(
+                s.st, s.held, s.owed, sharing, last_sharing, rate, due, rules.remove_after,
+                params[t, P.BACKPAY],
+            )  # fmt: skip
+            if removed > 0:
+                removed = remove_members(
+                    s.st, s.dst, s.m, s.dm, s.tot, n_share_ten, removed, duration_on, s.ones
+                )
+            last_sharing = sharing - removed
+            c[REMOVED] = removed
+        elif rate > 0.0:
+            failures = binomial(s.st, sharing, rate)
+        shortfall = failures * due
+        if not rules.arrears_on:
+            recovered = params[t, P.RECOVERY_RATE] * shortfall
+        paid = need - shortfall
+        c[FAILURES] = failures
+    v[MEMBERS_PAID], v[SHORTFALL], v[RECOVERED] = paid, shortfall, recovered
+    return pool, contributed, last_sharing
 
 
 @jit
-def write_period(c_t, m_t, v, ints, d, totals):
-    """Write one period's counts ``ints`` and amounts ``v`` (in the ``*_VARS`` order, ``v``
-    without the duplicate ``revenue``) and add the period to the path's totals."""
-    for i in range(ints.size):
-        c_t[i] = ints[i]
-    for i in range(11):
-        m_t[i] = v[i]
-    m_t[11] = v[1]  # revenue: the fees
-    for i in range(11, v.size):
-        m_t[i + 1] = v[i]
-    totals[0] += v[9] * d
-    totals[1] += v[5] * d
-    totals[2] += (v[6] - v[7]) * d
-    totals[3] += v[8] * d
+def flows_step(key, path, t, s, inputs, params, rules, due, pool, contributed, c):
+    """Membership flows, priced on the share just paid: exits (base and price-driven by
+    class), deaths, joiners. Returns (pool, contributed)."""
+    seed_stream(key, path, 3 * t + FLOWS, s.st)
+    r = inputs.regime[t]
+    prepay = params[0, P.PREPAY]
+    ratio = due / params[t, P.REF_SHARE] if params[t, P.REF_SHARE] > 0.0 else 1.0
+    before = s.tot.sum()
+    exits = deaths = joiners = 0
+    if rules.exits_on:
+        s.price_hazard[0] = params[t, P.PRICE_RATE] * ratio ** params[t, P.ELASTICITY_STANDARD]
+        s.price_hazard[1] = params[t, P.PRICE_RATE] * ratio ** params[t, P.ELASTICITY_IMPAIRED]
+        exits, deaths = step_exits(
+            s.st, s.dst, s.m, s.dm, s.tot, inputs.base_exit[r], inputs.mortality[r],
+            s.price_hazard, rules.mortality_on, rules.duration_on != 0, s.ones,
+        )  # fmt: skip
+    if prepay > 0.0 and before > 0:
+        pool *= (before - exits - deaths) / before
+    if inputs.join_expected[t] > 0.0:
+        expected = inputs.join_expected[t] * max(ratio, 0.5) ** -params[t, P.JOIN_ELASTICITY]
+        f = min(1.0, params[t, P.IMPAIRED_SHARE] * ratio ** params[t, P.IMPAIRED_SENSITIVITY])
+        s.joined[:] = 0
+        joiners = step_joiners(s.st, s.m, s.tot, expected, inputs.join_weights[r], f, s.joined)
+        pool += joiners * prepay
+        if joiners > 0:
+            contributed *= (s.tot.sum() - joiners) / s.tot.sum()
+    c[EXITS], c[DEATHS], c[JOINERS] = exits, deaths, joiners
+    return pool, contributed
 
 
 @jit
-def run_path(
-    key,
-    path,
-    members0,
-    durations0,
-    hazard,
-    approval,
-    benefit,
-    case_cost,
-    base_exit,
-    mortality,
-    join_weights,
-    join_expected,
-    age_up,
-    new_year,
-    discount,
-    regime,
-    table,
-    ipar,
-    tenure_w,
-    slot_w,
-    closure_p,
-    counts,
-    money,
-    totals,
-    path_ints,
-):
-    """Simulate one path over ``counts.shape[0]`` periods, writing its rows of the outputs.
+def end_step(t, s, inputs, params, rules, pool, c):
+    """End of the period: duration slots move on, tenures count down, on anniversaries
+    everyone ages and those past the maximum age leave (their balances with them).
+    Returns the pool."""
+    if rules.duration_on:
+        advance_durations(s.dm, s.m, s.joined, inputs.age_up[t], rules.max_age)
+        s.joined[:] = 0
+    aged_out = age_and_wait(s.m, s.tot, inputs.age_up[t], rules.max_age)
+    if params[0, P.PREPAY] > 0.0:
+        left = s.tot.sum()
+        pool = pool * left / (left + aged_out) if left + aged_out > 0 else 0.0
+    c[AGED_OUT] = aged_out
+    return pool
+
+
+@jit
+def closure_step(t, phase, state, s, inputs, params, rules, v, totals, path_ints):
+    """Closure: while open, the exit cost, and the notice announced when the sharing members
+    fall below the minimum, on the date or in the path's outside-closure period (``state``
+    is (notice_left, outside, contributed, pool)); at the end of the notice the pending
+    claims are run off (in the next period after an unpaid notice), the members still in
+    are stranded (transferred at a cost when on) and their arrears written off.
+
+    Returns (phase, notice_left, pool)."""
+    notice_left, outside, contributed, pool = state
+    if phase == OPEN:
+        v[EXIT_COST] = exit_cost(t, s.m, s.pending, inputs, params, rules, s.known)
+        eligible, waiting = tenure_sums(s.tot, rules.n_elig)
+        after = eligible + waiting if rules.waiting_share else eligible
+        cause = NEVER
+        if after < rules.min_members:
+            cause = CAUSE_MEMBERS
+        elif t == rules.announce:
+            cause = CAUSE_DATE
+        elif t == outside:
+            cause = CAUSE_HAZARD
+        if cause != NEVER:
+            phase, notice_left = NOTICE, rules.notice
+            path_ints[CLOSURE_PERIOD], path_ints[CLOSURE_CAUSE] = t, cause
+    elif phase == NOTICE:
+        notice_left -= 1
+    elif phase == RUNOFF_PERIOD:
+        phase = ENDED
+    if phase == NOTICE and notice_left == 0:
+        phase = ENDED if rules.pay_notice or t == s.known.size - 1 else RUNOFF_PERIOD
+        if phase == ENDED:
+            v[RUNOFF] += pending_benefits(s.pending, inputs.benefit[inputs.regime[t]])
+        left = s.tot.sum()
+        path_ints[STRANDED_MEMBERS] = left
+        totals[STRANDED_CONTRIBUTIONS] = left * contributed
+        if rules.transfer:
+            v[RUNOFF] += left * params[t, P.TRANSFER_COST]
+        s.m[:] = 0
+        s.dm[:] = 0
+        s.tot[:] = 0
+        pool = 0.0
+        v[WRITTEN_OFF] += s.owed.sum()
+        s.held[:] = 0
+        s.owed[:] = 0.0
+    return phase, notice_left, pool
+
+
+@jit
+def write_period(t, unpaid, phase, due, pool, s, params, rules, d, c, v, totals, path_ints):
+    """The period's members at its end, liability, costs and net cash, from what the steps
+    wrote into its rows ``c`` and ``v``; the path's discounted (``d``) totals."""
+    eligible, waiting = tenure_sums(s.tot, rules.n_elig)
+    c[MEMBERS], c[ELIGIBLE], c[WAITING] = eligible + waiting, eligible, waiting
+    c[IMPAIRED] = impaired_members(s.m, s.tot)
+    c[ACTIVE] = 1 if phase == OPEN or path_ints[CLOSURE_PERIOD] == t else 0
+    liability = v[BACKSTOP] + v[SHORTFALL] - v[RECOVERED] + v[RUNOFF] + v[RESERVE_DRAW]
+    if unpaid:
+        liability += v[NOTICE_PAID]
+    platform_cost = (
+        params[t, P.FIXED_COST]
+        + params[t, P.COST_PER_CASE] * c[CLAIMS]
+        + params[t, P.COST_PER_JOINER] * c[JOINERS]
+    )
+    net = v[FEES] - platform_cost - liability
+    v[LIABILITY], v[PLATFORM_COST], v[NET_CASH] = liability, platform_cost, net
+    v[PREPAY_POOL], v[ARREARS] = pool, s.owed.sum()
+    totals[LIABILITY_PV] += liability * d
+    totals[BACKSTOP_PV] += v[BACKSTOP] * d
+    totals[SHORTFALL_PV] += (v[SHORTFALL] - v[RECOVERED]) * d
+    totals[RUNOFF_PV] += v[RUNOFF] * d
+    totals[SHARE_TOTAL] += due if c[SHARING] > 0 else 0.0
+    totals[PLATFORM_RESULT] += net
+    totals[RESERVE_PV] += v[RESERVE_DRAW] * d
+
+
+@jit
+def run_path(key, path, inputs, params, rules, counts, money, totals, path_ints):
+    """Simulate one path over ``counts.shape[0]`` periods into its rows of the outputs
+    (zeroed first; the periods after the path ended stay zero).
 
     Each period's illness, deductions and flows draw from their own sub-streams of the
     path, so the numbers of one step do not depend on how many draws another step made.
-    Phases: 0 open, 1 notice, 3 the run-off period after an unpaid notice, 2 ended.
     """
-    st = np.empty(4, dtype=np.uint64)
-    dst = np.empty(4, dtype=np.uint64)
-    m = members0.copy()
-    dm = durations0.copy()
-    tot = np.zeros(m.shape[0], dtype=np.int64)  # members per tenure, kept in step with m
-    for w in range(m.shape[0]):
-        tot[w] = m[w].sum()
-    lag = ipar[LAG]
-    n_elig = ipar[N_ELIG]
-    n_share_ten = m.shape[0] if ipar[WAITING_SHARE] else n_elig
-    duration_on = ipar[DURATION_ON] != 0
-    pay_notice = ipar[PAY_NOTICE] != 0
-    pending = np.zeros((lag + 1, m.shape[2]), dtype=np.int64)
-    price_hazard = np.zeros(2)
-    tilt = np.empty(case_cost.shape)
-    for r in range(case_cost.shape[0]):
-        tilt[r] = table[0, THETA] * case_cost[r]
-    acc = np.zeros(2)
-    ones = np.ones(dm.shape[0])
-    joined = np.zeros(m.shape[1:], dtype=np.int64)
-    held = np.zeros(max(ipar[REMOVE_AFTER] - 1, 1), dtype=np.int64)  # members in arrears
-    owed = np.zeros(held.size)
-    last_sharing = 0
-    ints = np.zeros(counts.shape[1], dtype=np.int64)
-    v = np.zeros(money.shape[1] - 1)
-    prepay = table[0, PREPAY]
-    pool = tot.sum() * prepay
-    ytd = 0.0
-    reserve = table[0, RESERVE0]
-    contributed = 0.0  # average past contributions of a current member
-    phase = 0
-    notice_left = 0
-    path_ints[0] = -1
-    outside = closure_time(key, path, closure_p) if ipar[HAZARD_ON] else -1
-    known = np.empty(counts.shape[0])
-    shocks = np.empty(counts.shape[0])
-    path_factors(key, path, table, known, shocks)
+    counts[:] = 0
+    money[:] = 0.0
+    totals[:] = 0.0
+    path_ints[:] = 0
+    path_ints[CLOSURE_PERIOD] = -1
+    s = new_state(key, path, inputs, params, rules, counts.shape[0])
+    outside = closure_time(key, path, inputs.closure_p) if rules.hazard_on else -1
+    pool = s.tot.sum() * params[0, P.PREPAY]
+    ytd = contributed = 0.0
+    reserve = params[0, P.RESERVE]  # contributed: average past contributions of a member
+    phase = notice_left = last_sharing = 0
     for t in range(counts.shape[0]):
-        if phase == 2:
-            continue  # outputs stay zero
-        p = table[t]
-        r = regime[t]
-        ben, cc = benefit[r], case_cost[r]
-        start_members = tot.sum()
-        claims = approved = 0
-        if duration_on:
-            seed_stream(key, path, DURATION_STREAM + t, dst)
-        if phase != 3:
-            seed_stream(key, path, 3 * t + ILLNESS, st)
-            factor = p[INCIDENCE] * p[RUSH] if phase == 1 else p[INCIDENCE]
-            factor *= known[t] * shocks[t]
-            claims, approved = step_illness(
-                st, dst, m, dm, tot, hazard[r], approval[r], n_elig, ipar[CLAIMANTS_LEAVE],
-                pending[(t + lag) % (lag + 1)], cc, tilt[r], acc, factor, tenure_w, slot_w,
-                duration_on,
+        if phase == ENDED:
+            break
+        c, v = counts[t], money[t]
+        start = s.tot.sum()
+        unpaid = phase == NOTICE and rules.pay_notice == 0
+        illness_step(key, path, t, phase, s, inputs, params, rules, c)
+        due, reserve, ytd = share_step(t, phase, s, inputs, params, rules, reserve, ytd, c, v)
+        if phase == OPEN:
+            pool, contributed, last_sharing = deduction_step(
+                key, path, t, s, params, rules, due, start, (pool, contributed, last_sharing),
+                c, v,
             )  # fmt: skip
-        eligible, waiting = tenure_sums(tot, n_elig)
-        sharing = eligible + waiting if ipar[WAITING_SHARE] else eligible
-        share = backstop = shortfall = recovered = runoff = paid = reserve_draw = 0.0
-        written = notice_paid = 0.0
-        failures = lapses = joiners = exits = deaths = removed = 0
-        due = 0.0
-        unpaid = phase == 1 and not pay_notice
-        if phase == 3:
-            sharing = 0
-            cases, benefits, cost = 0, 0.0, 0.0
-            runoff = pending_benefits(pending, ben)
-        elif phase == 1:
-            if pay_notice:
-                sharing = 0
-            cases, benefits, cost, _, _ = share_cases(pending[t % (lag + 1)], ben, cc, 1, np.inf)
-            if pay_notice:
-                runoff = benefits
-                benefits = cost = 0.0
-            else:  # the platform pays the cases in full, fees included
-                notice_paid = benefits + (cost - benefits + p[MEMBER_FEE] * sharing)
-        else:
-            cases, benefits, cost, share, backstop = share_cases(
-                pending[t % (lag + 1)], ben, cc, sharing, p[CAP_CASE]
+            pool, contributed = flows_step(
+                key, path, t, s, inputs, params, rules, due, pool, contributed, c
             )
-            share, backstop, reserve_draw, reserve, ytd = cap_share(
-                share, backstop, sharing, p, reserve, ytd, new_year[t]
-            )
-            due = share + p[MEMBER_FEE]
-            need = due * sharing
-            seed_stream(key, path, 3 * t + DEDUCTION, st)
-            if sharing > 0:
-                contributed += due * sharing / (eligible + waiting)
-            if prepay > 0.0:
-                paid, shortfall, recovered, lapses, pool = deduct_prepay(
-                    st, dst, m, dm, tot, p, pool, need, sharing, start_members, n_share_ten,
-                    prepay, duration_on, ones,
-                )  # fmt: skip
-            else:
-                rate = p[FAILURE]
-                if p[FAILURE_SD] > 0.0 and rate > 0.0:
-                    seed_stream(key, path, WAVE_STREAM + t, st)
-                    rate = beta_mean_sd(st, rate, p[FAILURE_SD])
-                    seed_stream(key, path, 3 * t + DEDUCTION, st)
-                if ipar[ARREARS_ON]:
-                    failures, recovered, removed, written = step_arrears(
-                        st, held, owed, sharing, last_sharing, rate, due, ipar[REMOVE_AFTER],
-                        p[BACKPAY],
-                    )  # fmt: skip
-                    if removed > 0:
-                        removed = remove_members(
-                            st, dst, m, dm, tot, n_share_ten, removed, duration_on, ones
-                        )
-                    last_sharing = sharing - removed
-                elif rate > 0.0:
-                    failures = binomial(st, sharing, rate)
-                shortfall = failures * due
-                if not ipar[ARREARS_ON]:
-                    recovered = p[RECOVERY] * shortfall
-                paid = need - shortfall
-            # step 7: membership flows, priced on the share just paid
-            seed_stream(key, path, 3 * t + FLOWS, st)
-            ratio = due / p[REF_SHARE] if p[REF_SHARE] > 0.0 else 1.0
-            before = tot.sum()
-            if ipar[EXITS_ON]:
-                price_hazard[0] = p[PRICE_RATE] * ratio ** p[ELASTICITY_STD]
-                price_hazard[1] = p[PRICE_RATE] * ratio ** p[ELASTICITY_IMP]
-                exits, deaths = step_exits(
-                    st, dst, m, dm, tot, base_exit[r], mortality[r], price_hazard,
-                    ipar[MORTALITY_ON], duration_on, ones,
-                )  # fmt: skip
-            if prepay > 0.0 and before > 0:
-                pool *= (before - exits - deaths) / before
-            if join_expected[t] > 0.0:
-                expected = join_expected[t] * max(ratio, 0.5) ** -p[JOIN_ELASTICITY]
-                f = min(1.0, p[IMPAIRED_F0] * ratio ** p[IMPAIRED_GAMMA])
-                joined[:] = 0
-                joiners = step_joiners(st, m, tot, expected, join_weights[r], f, joined)
-                pool += joiners * prepay
-                if joiners > 0:
-                    contributed *= (tot.sum() - joiners) / tot.sum()
-
-        if duration_on:
-            advance_durations(dm, m, joined, age_up[t], ipar[MAX_AGE])
-            joined[:] = 0
-        aged_out = age_and_wait(m, tot, age_up[t], ipar[MAX_AGE])
-        if prepay > 0.0:
-            left = tot.sum()
-            pool = pool * left / (left + aged_out) if left + aged_out > 0 else 0.0
-        eligible, waiting = tenure_sums(tot, n_elig)
-        impaired = impaired_members(m, tot)
-        exit_t = 0.0
-        if phase == 0:
-            exit_t = exit_cost(
-                t, m, pending, table, regime, hazard, approval, benefit, case_cost, ipar,
-                tenure_w, known, age_up,
-            )  # fmt: skip
-            after = eligible + waiting if ipar[WAITING_SHARE] else eligible
-            cause = OPEN
-            if after < ipar[MIN_MEMBERS]:
-                cause = CAUSE_MEMBERS
-            elif t == ipar[ANNOUNCE]:
-                cause = CAUSE_DATE
-            elif t == outside:
-                cause = CAUSE_HAZARD
-            if cause != OPEN:
-                phase = 1
-                notice_left = ipar[NOTICE]
-                path_ints[0] = t
-                path_ints[2] = cause
-        elif phase == 1:
-            notice_left -= 1
-        elif phase == 3:
-            phase = 2
-        if phase == 1 and notice_left == 0:
-            last = t == counts.shape[0] - 1
-            phase = 2 if pay_notice or last else 3
-            if phase == 2:
-                runoff += pending_benefits(pending, ben)
-            left = tot.sum()
-            path_ints[1] = left
-            totals[9] = left * contributed
-            if ipar[TRANSFER]:
-                runoff += left * p[TRANSFER_COST]
-            m[:] = 0
-            dm[:] = 0
-            tot[:] = 0
-            pool = 0.0
-            eligible = waiting = impaired = 0
-            written += owed.sum()
-            held[:] = 0
-            owed[:] = 0.0
-
-        liability = backstop + shortfall - recovered + runoff + reserve_draw
-        if unpaid:
-            liability += notice_paid
-        revenue = cost - benefits + p[MEMBER_FEE] * sharing
-        if not unpaid:
-            reserve += p[RESERVE_RATE] * revenue
-        platform_cost = p[FIXED_COST] + p[COST_CASE] * claims + p[COST_JOINER] * joiners
-        net = revenue - platform_cost - liability
-        ints[:] = (
-            eligible + waiting, sharing, eligible, waiting, impaired, claims, approved, cases,
-            failures, aged_out, joiners, exits, deaths, lapses,
-            1 if phase == 0 or path_ints[0] == t else 0, removed,
+        pool = end_step(t, s, inputs, params, rules, pool, c)
+        phase, notice_left, pool = closure_step(
+            t, phase, (notice_left, outside, contributed, pool), s, inputs, params, rules, v,
+            totals, path_ints,
         )  # fmt: skip
-        v[:] = (
-            benefits, revenue, cost / sharing if sharing > 0 else 0.0,
-            share if sharing > 0 else 0.0, paid, backstop, shortfall, recovered, runoff,
-            liability, pool, platform_cost, net, reserve_draw, reserve, owed.sum(), written,
-            notice_paid,
-            exit_t,
+        write_period(
+            t, unpaid, phase, due, pool, s, params, rules, inputs.discount[t], c, v, totals,
+            path_ints,
         )  # fmt: skip
-        write_period(counts[t], money[t], v, ints, discount[t], totals)
-        totals[4] += due if sharing > 0 else 0.0
-        totals[5] += net
-        totals[8] += reserve_draw * discount[t]
-    totals[6] = acc[0]
-    totals[7] = acc[1]
+    totals[LOG_WEIGHT], totals[COST_MARTINGALE] = s.acc[0], s.acc[1]
 
 
 @jit(parallel=True)
-def run_paths(
-    key,
-    first_path,
-    members0,
-    durations0,
-    hazard,
-    approval,
-    benefit,
-    case_cost,
-    base_exit,
-    mortality,
-    join_weights,
-    join_expected,
-    age_up,
-    new_year,
-    discount,
-    regime,
-    table,
-    ipar,
-    tenure_w,
-    slot_w,
-    closure_p,
-    counts,
-    money,
-    totals,
-    path_ints,
-):
+def run_paths(key, first_path, inputs, params, rules, counts, money, totals, path_ints):
     """Simulate paths ``first_path ..`` into ``counts[path, period, var]``,
-    ``money[path, period, var]``, ``totals[path, var]`` and ``path_ints[path, var]``
-    (all zeroed first), in parallel over paths."""
+    ``money[path, period, var]``, ``totals[path, var]`` and ``path_ints[path, var]``, in
+    parallel over paths (``run_paths(key, first, *KernelInputs.args(), *outputs)``)."""
     for i in prange(counts.shape[0]):
-        counts[i] = 0
-        money[i] = 0.0
-        totals[i] = 0.0
-        path_ints[i] = 0
         run_path(
-            key,
-            first_path + i,
-            members0,
-            durations0,
-            hazard,
-            approval,
-            benefit,
-            case_cost,
-            base_exit,
-            mortality,
-            join_weights,
-            join_expected,
-            age_up,
-            new_year,
-            discount,
-            regime,
-            table,
-            ipar,
-            tenure_w,
-            slot_w,
-            closure_p,
-            counts[i],
-            money[i],
-            totals[i],
-            path_ints[i],
+            key, first_path + i, inputs, params, rules, counts[i], money[i], totals[i], path_ints[i]
         )

@@ -9,85 +9,27 @@ import pandas as pd
 import xarray as xr
 
 from engine import risk
-from engine.kernel import COUNT_VARS, MONEY_VARS, PATH_INT_VARS, TOTAL_VARS
 from engine.plans import PERIODS_PER_YEAR
-from engine.streaming import PERIOD_VARS, QUANTILE_VARS, Summary
+from engine.streaming import PERIOD_VARS as STREAM_VARS
+from engine.streaming import QUANTILE_VARS, Summary
+from engine.variables import (
+    COUNT,
+    COUNT_VARS,
+    MONEY_VARS,
+    PATH_INT_VARS,
+    PERIOD_VARS,
+    TABLE,
+    TOTAL_VARS,
+)
+from engine.variables import (
+    VARIABLES as TABLE_BY_NAME,
+)
 
 if TYPE_CHECKING:
     from engine.scenario import Scenario
 
-VARIABLES: dict[str, tuple[str, str]] = {
-    "members": ("members", "members at the end of the period (eligible + waiting)"),
-    "sharing": ("members", "members who shared the period's cases"),
-    "eligible": ("members", "members past the waiting period, at the end of the period"),
-    "waiting": ("members", "members in the waiting period, at the end of the period"),
-    "impaired": ("members", "members of the impaired risk class, at the end of the period"),
-    "claims": ("claims", "claims incurred by eligible members"),
-    "approved": ("claims", "claims approved at audit"),
-    "cases_paid": ("claims", "approved claims due this period (after the payment lag)"),
-    "failures": ("members", "sharing members whose deduction failed"),
-    "aged_out": ("members", "members who left at the plan's maximum age"),
-    "joiners": ("members", "new members (they start in the waiting period)"),
-    "exits": ("members", "members who left of their own accord (base and price-driven)"),
-    "deaths": ("members", "members who died (when mortality is on)"),
-    "lapses": ("members", "prepay plans: members who left rather than top up"),
-    "active": ("1", "1 while members share the cases, 0 after closure is announced"),
-    "benefits": ("yuan", "benefits of the cases shared this period"),
-    "fees": ("yuan", "management fees: per case, proportional and per member"),
-    "share_pre": ("yuan/member", "cost of the period's cases per sharing member, before caps"),
-    "share_post": ("yuan/member", "share per sharing member after caps, before per-member fees"),
-    "members_paid": ("yuan", "what the members paid (shares and per-member fees)"),
-    "backstop": ("yuan", "cap backstop: cost above the caps, paid by the platform"),
-    "shortfall": ("yuan", "failed deductions advanced by the platform"),
-    "recovered": ("yuan", "part of the shortfall recovered from the members"),
-    "runoff": ("yuan", "benefits the platform pays alone after closure is announced"),
-    "liability": (
-        "yuan",
-        "platform liability: backstop + shortfall - recovered + runoff + reserve draws "
-        "+ notice_paid",
-    ),
-    "prepay_pool": ("yuan", "prepaid balances held by the custodian, end of period"),
-    "revenue": ("yuan", "platform revenue: the management fees"),
-    "platform_cost": ("yuan", "platform costs: fixed, per case investigated, per joiner"),
-    "net_cash": ("yuan", "platform net cash flow: revenue - costs - liability"),
-    "reserve_draw": ("yuan", "drawn from the platform's reserve fund to keep shares down"),
-    "reserve": ("yuan", "the reserve fund at the end of the period"),
-    "reserve_pv": ("yuan", "discounted total drawn from the reserve fund"),
-    "stranded_contributions": (
-        "yuan",
-        "past contributions of the members still in the plan when it ended",
-    ),
-    "stranded_members": ("members", "members still in the plan when it ended"),
-    "liability_pv": ("yuan", "discounted total platform liability over the horizon"),
-    "backstop_pv": ("yuan", "discounted total cap backstop"),
-    "shortfall_pv": ("yuan", "discounted total shortfall net of recoveries"),
-    "runoff_pv": ("yuan", "discounted total run-off after closure"),
-    "share_total": ("yuan/member", "total due from a member sharing every period (shares, fees)"),
-    "platform_result": ("yuan", "platform cumulative net cash flow over the horizon"),
-    "log_weight": ("1", "log likelihood ratio of the path (0 without importance sampling)"),
-    "cost_martingale": ("yuan", "sum of case cost x (claims - expected claims): mean exactly 0"),
-    "closure_period": ("period", "index of the period closure was announced; -1 if never"),
-    "closure_cause": (
-        "1",
-        "what announced closure: 0 never, 1 members below the minimum, 2 the date "
-        "(announce_on), 3 the outside-closure hazard",
-    ),
-    "removed": ("members", "members removed after remove_after failed deductions in a row"),
-    "arrears": ("yuan", "arrears advanced by the platform and still owed, end of period"),
-    "written_off": ("yuan", "arrears written off (not paid back, or of members who left)"),
-    "notice_paid": (
-        "yuan",
-        "unpaid notice (members_pay_notice = false): the notice period's benefits and fees, "
-        "paid by the platform",
-    ),
-    "exit_cost": (
-        "yuan",
-        "expected cost to the platform of a closure announced at the end of the period "
-        "(notice periods' cases, pending claims, transfer), from the path's state; 0 once "
-        "closing",
-    ),
-}
-"""Every output variable: (units, description)."""
+VARIABLES: dict[str, tuple[str, str]] = {v.name: (v.units, v.description) for v in TABLE}
+"""Every output variable: (units, description), from the table of engine.variables."""
 
 LEVELS = (0.9, 0.99, 0.995)
 """Default VaR/TVaR levels of ``summary``."""
@@ -158,10 +100,14 @@ def build_dataset(
 ) -> xr.Dataset:
     """Label the kernel's outputs: dims ``path`` and ``period`` (dates), attrs for provenance."""
     data = _path_data(totals, path_ints)
-    for i, name in enumerate(COUNT_VARS):
-        data[name] = _variable(name, ("path", "period"), counts[:, :, i])
-    for i, name in enumerate(MONEY_VARS):
-        data[name] = _variable(name, ("path", "period"), money[:, :, i])
+    for name in PERIOD_VARS:
+        var = TABLE_BY_NAME[name]
+        source = var.same_as or name
+        if var.kind == COUNT:
+            values = counts[:, :, COUNT_VARS.index(source)]
+        else:
+            values = money[:, :, MONEY_VARS.index(source)]
+        data[name] = _variable(name, var.dims, values.copy() if var.same_as else values)
     return _labelled(scenario, data, dates, counts.shape[0], first_path, "full")
 
 
@@ -181,11 +127,13 @@ def build_stream_dataset(
     names = ["mean", "std", *(f"q{100 * q:g}" for q in levels)]
     data = _path_data(totals, path_ints)
     std = np.sqrt(stats.m2 / max(stats.n - 1, 1))
-    for i, name in enumerate(PERIOD_VARS):
+    for name in PERIOD_VARS:
+        source = TABLE_BY_NAME[name].same_as or name
+        i = STREAM_VARS.index(source)
         rows = np.full((len(names), len(dates)), np.nan)
         rows[0], rows[1] = stats.mean[:, i], std[:, i]
-        if name in QUANTILE_VARS:
-            rows[2:] = quantiles[:, :, QUANTILE_VARS.index(name)]
+        if source in QUANTILE_VARS:
+            rows[2:] = quantiles[:, :, QUANTILE_VARS.index(source)]
         data[name] = _variable(name, ("statistic", "period"), rows)
     coords = {"statistic": ("statistic", np.array(names), {"long_name": "statistic over paths"})}
     return _labelled(scenario, data, dates, totals.shape[0], first_path, "streaming", coords)
@@ -241,8 +189,9 @@ def closure_summary(ds: xr.Dataset) -> pd.DataFrame:
     """P(closure announced by the end of each year), with its standard error, and the
     distribution of the time to closure (quantiles over the paths that close).
 
-    Year ``y`` covers periods ``24 (y - 1) .. 24 y - 1``: a closure announced in period
-    ``24 y`` counts from year ``y + 1`` on. Paths are weighted by ``exp(log_weight)``.
+    Year ``y`` covers periods ``n (y - 1) .. n y - 1`` (``n = PERIODS_PER_YEAR``): a closure
+    announced in period ``n y`` counts from year ``y + 1`` on. Paths are weighted by
+    ``exp(log_weight)``.
 
     Examples
     --------

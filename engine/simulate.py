@@ -3,7 +3,6 @@
 import dataclasses
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +16,7 @@ from engine.checkpoint import Checkpoint
 from engine.checks import check_finite
 from engine.errors import InputError
 from engine.expected import hazard as annual_to_hazard
+from engine.kernel_inputs import IPAR, PAR, KernelInputs, ipar_array, par_array
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import build_dataset, build_stream_dataset
 from engine.rng import root_key
@@ -91,8 +91,9 @@ def mean_age(scenario: Scenario) -> float:
 
 def duration_factors(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     """(factor by tenure, factor by duration slot of tenure 0) of the incidence's duration
-    factors: a member ``d`` periods from joining is in policy year ``d // 24 + 1``. Slots
-    hold tenure-0 members ``entry + j`` periods from joining until the last factor's year."""
+    factors: a member ``d`` periods from joining is in policy year
+    ``d // PERIODS_PER_YEAR + 1``. Slots hold tenure-0 members ``entry + j`` periods from
+    joining until the last factor's year."""
     n_ten, _ = tenures(scenario)
     factors = scenario.incidence.duration_factors
     if not factors:
@@ -132,7 +133,10 @@ def joiners_expected(scenario: Scenario) -> np.ndarray:
         return g.joiners * 0.5 ** (t / (PERIODS_PER_YEAR * g.half_life_years))
     if g.curve == "logistic":
         adopted = g.capacity / (
-            1 + np.exp(-g.rate_per_year * (np.arange(t.size + 1) / 24 - g.midpoint_years))
+            1
+            + np.exp(
+                -g.rate_per_year * (np.arange(t.size + 1) / PERIODS_PER_YEAR - g.midpoint_years)
+            )
         )
         return np.diff(adopted)
     if g.curve == "table":
@@ -143,79 +147,6 @@ def joiners_expected(scenario: Scenario) -> np.ndarray:
 
 GOMPERTZ = (5e-5, 0.09)
 """Annual mortality ``a * exp(b * age)`` used when ``exits.mortality`` is on."""
-
-
-@dataclass(frozen=True)
-class KernelInputs:
-    """Everything the kernel needs, as arrays, derived from a scenario (see engine.kernel).
-
-    The arrays and ``par`` are those in force at the start; ``later`` holds the same for
-    each set of dated changes, in force from the periods where ``regime`` names them.
-    """
-
-    members0: np.ndarray
-    hazard: np.ndarray
-    approval: np.ndarray
-    benefit: np.ndarray
-    case_cost: np.ndarray
-    base_exit: np.ndarray
-    mortality: np.ndarray
-    join_weights: np.ndarray
-    join_expected: np.ndarray
-    age_up: np.ndarray
-    new_year: np.ndarray
-    discount: np.ndarray
-    par: np.ndarray
-    ipar: np.ndarray
-    dates: pd.DatetimeIndex
-    durations0: np.ndarray
-    tenure_factor: np.ndarray
-    slot_factor: np.ndarray
-    incidence_factor: np.ndarray
-    closure_p: np.ndarray
-    regime: np.ndarray
-    later: tuple["KernelInputs", ...] = ()
-
-    def stacked(self, name: str) -> np.ndarray:
-        """The array ``name`` of every regime, stacked on a leading axis."""
-        arrays = [getattr(self, name), *(getattr(r, name) for r in self.later)]
-        return np.ascontiguousarray(np.stack(arrays))
-
-    def table(self) -> np.ndarray:
-        """The per-period parameter table ``[period, parameter]`` (see engine.kernel)."""
-        table = self.stacked("par")[self.regime]
-        table[:, kernel.INCIDENCE] *= self.incidence_factor
-        table[:, kernel.TREND_SD] *= np.arange(len(table)) / PERIODS_PER_YEAR
-        return table
-
-    def args(self) -> tuple[np.ndarray, ...]:
-        """The kernel's array arguments, from ``members0`` to ``closure_p``, in order."""
-        return (
-            self.members0,
-            self.durations0,
-            *(
-                self.stacked(name)
-                for name in (
-                    "hazard",
-                    "approval",
-                    "benefit",
-                    "case_cost",
-                    "base_exit",
-                    "mortality",
-                    "join_weights",
-                )
-            ),
-            self.join_expected,
-            self.age_up,
-            self.new_year,
-            self.discount,
-            self.regime,
-            self.table(),
-            self.ipar,
-            self.tenure_factor,
-            self.slot_factor,
-            self.closure_p,
-        )
 
 
 def period_dates(start: Any, periods: int) -> pd.DatetimeIndex:
@@ -253,61 +184,9 @@ def _regime(scenario: Scenario, members0: np.ndarray, ref_share: float | None) -
     if ex.mortality:
         a, b = GOMPERTZ
         mortality[:] = annual_to_hazard(np.minimum(a * np.exp(b * AGES), 1.0))
-    fee = plan.tier_fee(scenario.tier)
-    prepay = plan.tier_prepayment(scenario.tier)
-    own_ref = ex.reference_share is not None or ref_share is None
-    term, ded = scenario.termination, scenario.deduction
-    par = np.zeros(kernel.N_PAR)
-    par[kernel.CAP_CASE] = plan.cap_per_case
-    par[kernel.CAP_PERIOD] = min(plan.cap_per_period, scenario.policy.max_share)
-    par[kernel.CAP_YEAR] = plan.cap_per_year
-    par[kernel.MEMBER_FEE] = fee.per_member_month * 12 / PERIODS_PER_YEAR
-    par[kernel.FAILURE] = ded.failure_rate
-    par[kernel.RECOVERY] = ded.recovery_rate
-    par[kernel.PREPAY] = prepay
-    par[kernel.MIN_BALANCE] = plan.min_balance
-    par[kernel.TOPUP] = ex.topup_probability
-    par[kernel.REF_SHARE] = reference_share(scenario, members0, hazard) if own_ref else ref_share
-    par[kernel.PRICE_RATE] = ex.price_rate / PERIODS_PER_YEAR
-    par[kernel.ELASTICITY_STD] = ex.elasticity_standard
-    par[kernel.ELASTICITY_IMP] = ex.elasticity_impaired
-    par[kernel.JOIN_ELASTICITY] = scenario.growth.price_elasticity
-    par[kernel.IMPAIRED_F0] = sel.impaired_share
-    par[kernel.IMPAIRED_GAMMA] = sel.price_sensitivity
-    par[kernel.FIXED_COST] = scenario.platform.fixed_cost
-    par[kernel.COST_CASE] = scenario.platform.cost_per_case
-    par[kernel.COST_JOINER] = scenario.platform.cost_per_joiner
-    par[kernel.THETA] = scenario.run.tilt
-    par[kernel.RESERVE0] = scenario.policy.reserve
-    par[kernel.RESERVE_TRIGGER] = scenario.policy.reserve_trigger
-    par[kernel.RESERVE_RATE] = scenario.policy.reserve_rate
-    par[kernel.TRANSFER_COST] = scenario.policy.transfer_cost
-    par[kernel.INCIDENCE] = 1.0
-    par[kernel.MULT_SD] = inc.multiplier_sd_log
-    par[kernel.TREND_SD] = inc.trend_sd
-    par[kernel.DISPERSION] = inc.period_dispersion
-    par[kernel.SHOCK_RATE] = inc.shock_per_year / PERIODS_PER_YEAR
-    par[kernel.SHOCK_SIZE] = inc.shock_size
-    par[kernel.FAILURE_SD] = ded.failure_rate_sd
-    par[kernel.BACKPAY] = ded.backpay_rate
-    par[kernel.RUSH] = term.claims_rush
-    ipar = np.zeros(kernel.N_IPAR, dtype=np.int64)
-    ipar[kernel.LAG] = scenario.claims.payment_lag
-    ipar[kernel.NOTICE] = term.notice_periods
-    ipar[kernel.MAX_AGE] = plan.max_age
-    ipar[kernel.N_ELIG] = n_elig
-    ipar[kernel.WAITING_SHARE] = scenario.waiting_members_share
-    ipar[kernel.CLAIMANTS_LEAVE] = scenario.claims.claimants_leave
-    ipar[kernel.MIN_MEMBERS] = scenario.min_members
-    ipar[kernel.EXITS_ON] = ex.base_rate > 0 or ex.price_rate > 0 or ex.mortality
-    ipar[kernel.MORTALITY_ON] = ex.mortality
-    ipar[kernel.TRANSFER] = scenario.policy.transfer_at_closure
-    ipar[kernel.PAY_NOTICE] = term.members_pay_notice
-    ipar[kernel.ANNOUNCE] = period_of(dates, term.announce_on)
-    ipar[kernel.HAZARD_ON] = term.hazard_per_year > 0
-    ipar[kernel.REMOVE_AFTER] = ded.remove_after or 0
-    ipar[kernel.ARREARS_ON] = ded.arrears
-    ipar[kernel.DURATION_ON] = bool(inc.duration_factors)
+    term = scenario.termination
+    par = _par(scenario, members0, hazard, ref_share)
+    ipar = _ipar(scenario, dates)
     closure_p = np.zeros(periods)
     if term.hazard_per_year > 0:
         closure_p[max(period_of(dates, term.hazard_from), 0) :] = -np.expm1(
@@ -342,6 +221,80 @@ def _regime(scenario: Scenario, members0: np.ndarray, ref_share: float | None) -
     )
 
 
+def _par(
+    scenario: Scenario, members0: np.ndarray, hazard: np.ndarray, ref_share: float | None
+) -> np.ndarray:
+    """The float parameters of one regime (engine.kernel_inputs.Params), per period."""
+    plan, inc, sel, ex = scenario.plan, scenario.incidence, scenario.selection, scenario.exits
+    term, ded = scenario.termination, scenario.deduction
+    fee = plan.tier_fee(scenario.tier)
+    prepay = plan.tier_prepayment(scenario.tier)
+    return par_array(
+        cap_case=plan.cap_per_case,
+        cap_period=min(plan.cap_per_period, scenario.policy.max_share),
+        cap_year=plan.cap_per_year,
+        member_fee=fee.per_member_month * 12 / PERIODS_PER_YEAR,
+        failure_rate=ded.failure_rate,
+        recovery_rate=ded.recovery_rate,
+        prepay=prepay,
+        min_balance=plan.min_balance,
+        topup=ex.topup_probability,
+        ref_share=(
+            reference_share(scenario, members0, hazard)
+            if ex.reference_share is not None or ref_share is None
+            else ref_share
+        ),
+        price_rate=ex.price_rate / PERIODS_PER_YEAR,
+        elasticity_standard=ex.elasticity_standard,
+        elasticity_impaired=ex.elasticity_impaired,
+        join_elasticity=scenario.growth.price_elasticity,
+        impaired_share=sel.impaired_share,
+        impaired_sensitivity=sel.price_sensitivity,
+        fixed_cost=scenario.platform.fixed_cost,
+        cost_per_case=scenario.platform.cost_per_case,
+        cost_per_joiner=scenario.platform.cost_per_joiner,
+        tilt=scenario.run.tilt,
+        reserve=scenario.policy.reserve,
+        reserve_trigger=scenario.policy.reserve_trigger,
+        reserve_rate=scenario.policy.reserve_rate,
+        transfer_cost=scenario.policy.transfer_cost,
+        incidence=1.0,
+        multiplier_sd=inc.multiplier_sd_log,
+        trend_sd=inc.trend_sd,
+        dispersion=inc.period_dispersion,
+        shock_rate=inc.shock_per_year / PERIODS_PER_YEAR,
+        shock_size=inc.shock_size,
+        failure_sd=ded.failure_rate_sd,
+        backpay=ded.backpay_rate,
+        claims_rush=term.claims_rush,
+    )
+
+
+def _ipar(scenario: Scenario, dates: pd.DatetimeIndex) -> np.ndarray:
+    """The fixed integer rules of one regime (engine.kernel_inputs.Rules)."""
+    plan, inc, ex = scenario.plan, scenario.incidence, scenario.exits
+    term, ded = scenario.termination, scenario.deduction
+    _, n_elig = tenures(scenario)
+    return ipar_array(
+        lag=scenario.claims.payment_lag,
+        notice=term.notice_periods,
+        max_age=plan.max_age,
+        n_elig=n_elig,
+        waiting_share=scenario.waiting_members_share,
+        claimants_leave=scenario.claims.claimants_leave,
+        min_members=scenario.min_members,
+        exits_on=ex.base_rate > 0 or ex.price_rate > 0 or ex.mortality,
+        mortality_on=ex.mortality,
+        transfer=scenario.policy.transfer_at_closure,
+        pay_notice=term.members_pay_notice,
+        announce=period_of(dates, term.announce_on),
+        hazard_on=term.hazard_per_year > 0,
+        remove_after=ded.remove_after or 0,
+        arrears_on=ded.arrears,
+        duration_on=bool(inc.duration_factors),
+    )
+
+
 def period_of(dates: pd.DatetimeIndex, day: Any) -> int:
     """Index of the period containing ``day`` (-1 for None or a day after the horizon)."""
     if day is None:
@@ -366,11 +319,11 @@ def prepare(scenario: Scenario) -> KernelInputs:
         start = period_of(base.dates, scenario.events[i].date)
         if start < 0:
             continue  # after the horizon
-        variant = _regime(scenario.after_event(i), members0, float(base.par[kernel.REF_SHARE]))
+        variant = _regime(scenario.after_event(i), members0, float(base.par[PAR["ref_share"]]))
         later.append(variant)
         regime[start:] = len(later)
         join_expected[start:] = variant.join_expected[start:]
-        for flag in (kernel.EXITS_ON, kernel.MORTALITY_ON):
+        for flag in (IPAR["exits_on"], IPAR["mortality_on"]):
             ipar[flag] |= variant.ipar[flag]
     return dataclasses.replace(
         base, regime=regime, join_expected=join_expected, ipar=ipar, later=tuple(later)

@@ -6,7 +6,10 @@ import math
 import numpy as np
 
 from engine import kernel as K
+from engine.kernel_inputs import Params, Rules
+from engine.plans import PERIODS_PER_YEAR
 from engine.rng import beta_mean_sd, binomial, gamma, normal, poisson, seed_stream, uniform
+from engine.variables import COUNT, MONEY, TABLE, TOTAL
 
 
 def seq_sum(x):
@@ -67,15 +70,15 @@ def outside_closure(key, path, closure_p):
 def incidence_factors(key, path, inputs):
     """(known, shocks): the path's parameter factors and each period's shock factors."""
     periods = inputs.regime.size
-    pars = [r.par for r in (inputs, *inputs.later)]
+    pars = [Params._make(r.par) for r in (inputs, *inputs.later)]
     per = [pars[i] for i in inputs.regime]
     st = np.empty(4, dtype=np.uint64)
     known, shocks = np.ones(periods), np.ones(periods)
-    s = inputs.par[K.MULT_SD]
+    s = Params._make(inputs.par).multiplier_sd
     if s > 0:
         seed_stream(key, np.int64(path), np.int64(K.MULTIPLIER_STREAM), st)
         known[:] = math.exp(s * normal(st) - 0.5 * s * s)
-    trend = [q[K.TREND_SD] * (t / 24) for t, q in enumerate(per)]
+    trend = [q.trend_sd * (t / PERIODS_PER_YEAR) for t, q in enumerate(per)]
     if max(trend) > 0:
         seed_stream(key, np.int64(path), np.int64(K.TREND_STREAM), st)
         z = normal(st)
@@ -83,40 +86,40 @@ def incidence_factors(key, path, inputs):
             if u > 0:
                 known[t] *= math.exp(u * z - 0.5 * u * u)
     for t, q in enumerate(per):
-        if q[K.DISPERSION] > 0:
+        if q.dispersion > 0:
             seed_stream(key, np.int64(path), np.int64(K.DISPERSION_STREAM + t), st)
-            shocks[t] = gamma(st, 1.0 / q[K.DISPERSION]) * q[K.DISPERSION]
-        if q[K.SHOCK_RATE] > 0:
+            shocks[t] = gamma(st, 1.0 / q.dispersion) * q.dispersion
+        if q.shock_rate > 0:
             seed_stream(key, np.int64(path), np.int64(K.SHOCK_STREAM + t), st)
-            shocks[t] *= 1.0 + poisson(st, q[K.SHOCK_RATE]) * q[K.SHOCK_SIZE]
+            shocks[t] *= 1.0 + poisson(st, q.shock_rate) * q.shock_size
     return known, shocks
 
 
 def exit_cost(t, m, pending, inputs, known):
     """Expected cost of a closure announced at the end of period t (see kernel.exit_cost)."""
-    ipar, regimes, periods = inputs.ipar, [inputs, *inputs.later], inputs.regime.size
-    lag, n_elig, notice = int(ipar[K.LAG]), int(ipar[K.N_ELIG]), int(ipar[K.NOTICE])
-    n_share = m.shape[0] if ipar[K.WAITING_SHARE] else n_elig
-    pay_notice = bool(ipar[K.PAY_NOTICE])
+    ipar, regimes, periods = Rules._make(inputs.ipar), [inputs, *inputs.later], inputs.regime.size
+    lag, n_elig, notice = int(ipar.lag), int(ipar.n_elig), int(ipar.notice)
+    n_share = m.shape[0] if ipar.waiting_share else n_elig
+    pay_notice = bool(ipar.pay_notice)
     x, pend = m.astype(float), pending.astype(float)
     total = 0.0
 
     def par_at(u):
-        q = regimes[inputs.regime[u]].par.copy()
-        q[K.INCIDENCE] *= inputs.incidence_factor[u]
+        q = Params._make(regimes[inputs.regime[u]].par)
+        q = q._replace(incidence=q.incidence * inputs.incidence_factor[u])
         return q, regimes[inputs.regime[u]]
 
     for j in range(1, notice + 1):
         u = min(t + j, periods - 1)
         q, reg = par_at(u)
-        f = q[K.INCIDENCE] * q[K.RUSH] * (known[u] * (1.0 + q[K.SHOCK_RATE] * q[K.SHOCK_SIZE]))
+        f = q.incidence * q.claims_rush * (known[u] * (1.0 + q.shock_rate * q.shock_size))
         for w, s_, a, c in cells(x[:n_elig]):
             n = x[w, s_, a, c]
             h = reg.hazard[s_, a, c]
             k = n if h == np.inf else n * inputs.tenure_factor[w] * (h * f)
             k = min(k, n) * reg.approval[w]
             pend[(t + j + lag) % (lag + 1), a] += k
-            if ipar[K.CLAIMANTS_LEAVE]:
+            if ipar.claimants_leave:
                 x[w, s_, a, c] = n - k
         sharing = 0.0
         for v in x[:n_share].ravel():
@@ -127,7 +130,7 @@ def exit_cost(t, m, pending, inputs, known):
                 total += pend[due, a] * (reg.benefit[a] if pay_notice else reg.case_cost[a])
                 pend[due, a] = 0.0
         if not pay_notice:
-            total += q[K.MEMBER_FEE] * sharing
+            total += q.member_fee * sharing
         if x.shape[0] > 1:
             x[0] += x[1]
             x[1:-1] = x[2:]
@@ -137,7 +140,7 @@ def exit_cost(t, m, pending, inputs, known):
             x[:, :, 1:] = x[:, :, :-1].copy()
             x[:, :, -1] = top
             x[:, :, 0] = 0.0
-            x[:, :, int(ipar[K.MAX_AGE]) + 1 :] = 0.0
+            x[:, :, int(ipar.max_age) + 1 :] = 0.0
     end = min(t + notice, periods - 1)
     later = 0 if pay_notice or t + notice >= periods - 1 else 1
     benefit = regimes[inputs.regime[min(end + later, periods - 1)]].benefit
@@ -145,11 +148,11 @@ def exit_cost(t, m, pending, inputs, known):
         for a in range(pend.shape[1]):
             if pend[r, a] != 0:
                 total += pend[r, a] * benefit[a]
-    if ipar[K.TRANSFER]:
+    if ipar.transfer:
         left = 0.0
         for v in x.ravel():
             left += v
-        total += left * par_at(end)[0][K.TRANSFER_COST]
+        total += left * par_at(end)[0].transfer_cost
     return total
 
 
@@ -194,38 +197,42 @@ def arrears_step(st, held, owed, sharing, last_sharing, rate, due, remove_after,
 
 
 def reference_path(key, path, inputs, scenario):
-    """One path as (counts [period, var], money [period, var], totals [var], path_ints [var])."""
-    ipar = inputs.ipar
+    """One path as ``{name: value}`` for every variable of the table (engine.variables): an
+    array by period for counts and amounts, a number for per-path values."""
+    ipar = Rules._make(inputs.ipar)
     regimes = [inputs, *inputs.later]
     st = np.empty(4, dtype=np.uint64)
     dst = np.empty(4, dtype=np.uint64)
     m = inputs.members0.copy()
     dm = inputs.durations0.copy()
-    duration_on = bool(ipar[K.DURATION_ON])
+    duration_on = bool(ipar.duration_on)
     tenure_w, slot_w = inputs.tenure_factor, inputs.slot_factor
     ones = np.ones(slot_w.size)
-    pay_notice = bool(ipar[K.PAY_NOTICE])
-    remove_after = int(ipar[K.REMOVE_AFTER])
+    pay_notice = bool(ipar.pay_notice)
+    remove_after = int(ipar.remove_after)
     held = np.zeros(max(remove_after - 1, 1), dtype=np.int64)
     owed = np.zeros(held.size)
     last_sharing = 0
-    outside = outside_closure(key, path, inputs.closure_p) if ipar[K.HAZARD_ON] else -1
+    outside = outside_closure(key, path, inputs.closure_p) if ipar.hazard_on else -1
     known, shocks = incidence_factors(key, path, inputs)
     cause = 0
-    par = inputs.par
-    lag, n_elig = int(ipar[K.LAG]), int(ipar[K.N_ELIG])
-    share_waiting = bool(ipar[K.WAITING_SHARE])
+    par = Params._make(inputs.par)
+    lag, n_elig = int(ipar.lag), int(ipar.n_elig)
+    share_waiting = bool(ipar.waiting_share)
     n_share_ten = m.shape[0] if share_waiting else n_elig
     pending = np.zeros((lag + 1, m.shape[2]), dtype=np.int64)
-    prepay = par[K.PREPAY]
+    prepay = par.prepay
     pool = m.sum() * prepay
     ytd, phase, notice_left, closure = 0.0, 0, 0, -1
-    reserve, contributed, stranded = par[K.RESERVE0], 0.0, 0
+    reserve, contributed, stranded = par.reserve, 0.0, 0
     log_weight = martingale = 0.0
     periods = scenario.periods
-    counts = np.zeros((periods, len(K.COUNT_VARS)), dtype=np.int64)
-    money = np.zeros((periods, len(K.MONEY_VARS)))
-    totals = np.zeros(len(K.TOTAL_VARS))
+    out = {
+        v.name: np.zeros(periods, dtype=np.int64 if v.kind == COUNT else float)
+        for v in TABLE
+        if v.kind in (COUNT, MONEY)
+    }
+    totals = dict.fromkeys((v.name for v in TABLE if v.kind == TOTAL), 0.0)
 
     def due_cases(row, sharing, cap):
         n = pending[row].copy()
@@ -243,16 +250,16 @@ def reference_path(key, path, inputs, scenario):
         if phase == 2:
             continue
         reg = regimes[inputs.regime[t]]
-        par = reg.par.copy()
-        par[K.INCIDENCE] *= inputs.incidence_factor[t]
-        benefit, case_cost, member_fee = reg.benefit, reg.case_cost, par[K.MEMBER_FEE]
+        par = Params._make(reg.par)
+        par = par._replace(incidence=par.incidence * inputs.incidence_factor[t])
+        benefit, case_cost, member_fee = reg.benefit, reg.case_cost, par.member_fee
         start_members = m.sum()
         if duration_on:
             seed_stream(key, np.int64(path), np.int64(K.DURATION_STREAM + t), dst)
         seed_stream(key, np.int64(path), np.int64(3 * t + K.ILLNESS), st)
         # illness and audit
         claims = approved = 0
-        factor = par[K.INCIDENCE] * par[K.RUSH] if phase == 1 else par[K.INCIDENCE]
+        factor = par.incidence * par.claims_rush if phase == 1 else par.incidence
         factor *= known[t] * shocks[t]
         for w, s, a, c in cells(m[:n_elig]) if phase != 3 else []:
             n = m[w, s, a, c]
@@ -267,7 +274,7 @@ def reference_path(key, path, inputs, scenario):
                 else:
                     x = n * tenure_w[w]
                 lam = x * (h * factor)
-                tilt = inputs.par[K.THETA] * case_cost[a]
+                tilt = Params._make(inputs.par).tilt * case_cost[a]
                 if tilt != 0:
                     k = poisson(st, lam * np.exp(tilt))
                     log_weight += lam * np.expm1(tilt) - tilt * k
@@ -280,7 +287,7 @@ def reference_path(key, path, inputs, scenario):
                 k = binomial(st, k, reg.approval[w])
             approved += k
             pending[(t + lag) % (lag + 1), a] += k
-            if ipar[K.CLAIMANTS_LEAVE]:
+            if ipar.claimants_leave:
                 m[w, s, a, c] = n - k
                 if duration_on and w == 0:
                     thin(dst, dm, (s, a, c), n, k, slot_w, tenure_w[0])
@@ -305,21 +312,19 @@ def reference_path(key, path, inputs, scenario):
             fees = cost - benefits + member_fee * sharing
             notice_paid = benefits + fees
         else:
-            cases, benefits, cost, share, backstop = due_cases(
-                t % (lag + 1), sharing, par[K.CAP_CASE]
-            )
-            if reserve > 0 and share > par[K.RESERVE_TRIGGER]:
-                reserve_draw = min(reserve, (share - par[K.RESERVE_TRIGGER]) * sharing)
+            cases, benefits, cost, share, backstop = due_cases(t % (lag + 1), sharing, par.cap_case)
+            if reserve > 0 and share > par.reserve_trigger:
+                reserve_draw = min(reserve, (share - par.reserve_trigger) * sharing)
                 reserve -= reserve_draw
                 share -= reserve_draw / sharing
-            if share > par[K.CAP_PERIOD]:
-                backstop += (share - par[K.CAP_PERIOD]) * sharing
-                share = par[K.CAP_PERIOD]
+            if share > par.cap_period:
+                backstop += (share - par.cap_period) * sharing
+                share = par.cap_period
             if inputs.new_year[t]:
                 ytd = 0.0
-            if share > par[K.CAP_YEAR] - ytd:
-                backstop += (share - (par[K.CAP_YEAR] - ytd)) * sharing
-                share = par[K.CAP_YEAR] - ytd
+            if share > par.cap_year - ytd:
+                backstop += (share - (par.cap_year - ytd)) * sharing
+                share = par.cap_year - ytd
             ytd += share
             due = share + member_fee
             need = due * sharing
@@ -333,31 +338,31 @@ def reference_path(key, path, inputs, scenario):
                 paid = min(pool, need)
                 pool -= paid
                 shortfall = need - paid
-                if sharing > 0 and (shortfall > 0 or pool < par[K.MIN_BALANCE] * sharing):
+                if sharing > 0 and (shortfall > 0 or pool < par.min_balance * sharing):
                     per_short = shortfall / sharing
                     balance = pool / holders
-                    if par[K.TOPUP] < 1:
+                    if par.topup < 1:
                         for w, s, a, c in cells(m[:n_share_ten]):
                             n = m[w, s, a, c]
-                            x = binomial(st, n, 1.0 - par[K.TOPUP])
+                            x = binomial(st, n, 1.0 - par.topup)
                             m[w, s, a, c] -= x
                             lapses += x
                             if duration_on and w == 0:
                                 thin(dst, dm, (s, a, c), n, x, ones, 1.0)
                     stayers = sharing - lapses
                     recovered = stayers * per_short
-                    units = max(1.0, math.ceil((per_short + par[K.MIN_BALANCE] - balance) / prepay))
+                    units = max(1.0, math.ceil((per_short + par.min_balance - balance) / prepay))
                     pool += stayers * (units * prepay - per_short) - lapses * balance
             else:
-                rate = par[K.FAILURE]
-                if par[K.FAILURE_SD] > 0 and rate > 0:
+                rate = par.failure_rate
+                if par.failure_sd > 0 and rate > 0:
                     wave = np.empty(4, dtype=np.uint64)
                     seed_stream(key, np.int64(path), np.int64(K.WAVE_STREAM + t), wave)
-                    rate = beta_mean_sd(wave, rate, par[K.FAILURE_SD])
-                if ipar[K.ARREARS_ON]:
+                    rate = beta_mean_sd(wave, rate, par.failure_sd)
+                if ipar.arrears_on:
                     failures, recovered, removed, written = arrears_step(
                         st, held, owed, sharing, last_sharing, rate, due, remove_after,
-                        par[K.BACKPAY],
+                        par.backpay,
                     )  # fmt: skip
                     left = removed
                     pool_n = int(m[:n_share_ten].sum())
@@ -376,15 +381,15 @@ def reference_path(key, path, inputs, scenario):
                 elif rate > 0:
                     failures = binomial(st, sharing, rate)
                 shortfall = failures * due
-                if not ipar[K.ARREARS_ON]:
-                    recovered = par[K.RECOVERY] * shortfall
+                if not ipar.arrears_on:
+                    recovered = par.recovery_rate * shortfall
                 paid = need - shortfall
             seed_stream(key, np.int64(path), np.int64(3 * t + K.FLOWS), st)
-            ratio = due / par[K.REF_SHARE] if par[K.REF_SHARE] > 0 else 1.0
+            ratio = due / par.ref_share if par.ref_share > 0 else 1.0
             before = m.sum()
-            if ipar[K.EXITS_ON]:
-                price = par[K.PRICE_RATE] * ratio ** np.array(
-                    [par[K.ELASTICITY_STD], par[K.ELASTICITY_IMP]]
+            if ipar.exits_on:
+                price = par.price_rate * ratio ** np.array(
+                    [par.elasticity_standard, par.elasticity_impaired]
                 )
                 for w, s, a, c in cells(m):
                     n = m[w, s, a, c]
@@ -396,15 +401,15 @@ def reference_path(key, path, inputs, scenario):
                     if duration_on and w == 0:
                         thin(dst, dm, (s, a, c), n, x, ones, 1.0)
                     d = 0
-                    if ipar[K.MORTALITY_ON] and x > 0:
+                    if ipar.mortality_on and x > 0:
                         d = binomial(st, x, reg.mortality[s, a] / hz)
                     deaths += d
                     exits += x - d
             if prepay > 0 and before > 0:
                 pool *= (before - exits - deaths) / before
             if inputs.join_expected[t] > 0:
-                expected = inputs.join_expected[t] * max(ratio, 0.5) ** -par[K.JOIN_ELASTICITY]
-                f = min(1.0, par[K.IMPAIRED_F0] * ratio ** par[K.IMPAIRED_GAMMA])
+                expected = inputs.join_expected[t] * max(ratio, 0.5) ** -par.join_elasticity
+                f = min(1.0, par.impaired_share * ratio**par.impaired_sensitivity)
                 for s, a in zip(*np.nonzero(reg.join_weights), strict=True):
                     wsa = reg.join_weights[s, a]
                     k0 = poisson(st, expected * wsa * (1.0 - f))
@@ -425,7 +430,7 @@ def reference_path(key, path, inputs, scenario):
                 dm[:, :, 1:] = dm[:, :, :-1].copy()
                 dm[:, :, -1] = top
                 dm[:, :, 0] = 0
-                dm[:, :, int(ipar[K.MAX_AGE]) + 1 :] = 0
+                dm[:, :, int(ipar.max_age) + 1 :] = 0
         if m.shape[0] > 1:
             m[0] += m[1]
             m[1:-1] = m[2:]
@@ -436,8 +441,8 @@ def reference_path(key, path, inputs, scenario):
             m[:, :, 1:] = m[:, :, :-1].copy()
             m[:, :, -1] = top
             m[:, :, 0] = 0
-            aged_out = int(m[:, :, int(ipar[K.MAX_AGE]) + 1 :].sum())
-            m[:, :, int(ipar[K.MAX_AGE]) + 1 :] = 0
+            aged_out = int(m[:, :, int(ipar.max_age) + 1 :].sum())
+            m[:, :, int(ipar.max_age) + 1 :] = 0
         if prepay > 0:
             left = m.sum()
             pool = pool * left / (left + aged_out) if left + aged_out > 0 else 0.0
@@ -445,14 +450,14 @@ def reference_path(key, path, inputs, scenario):
         impaired = int(m[..., 1:].sum())
         exit_t = exit_cost(t, m, pending, inputs, known) if phase == 0 else 0.0
         if phase == 0:
-            if (eligible + waiting if share_waiting else eligible) < ipar[K.MIN_MEMBERS]:
+            if (eligible + waiting if share_waiting else eligible) < ipar.min_members:
                 cause = K.CAUSE_MEMBERS
-            elif t == ipar[K.ANNOUNCE]:
+            elif t == ipar.announce:
                 cause = K.CAUSE_DATE
             elif t == outside:
                 cause = K.CAUSE_HAZARD
             if cause:
-                phase, notice_left, closure = 1, int(ipar[K.NOTICE]), t
+                phase, notice_left, closure = 1, int(ipar.notice), t
         elif phase == 1:
             notice_left -= 1
         elif phase == 3:
@@ -464,9 +469,9 @@ def reference_path(key, path, inputs, scenario):
                     runoff += seq_sum(pending[r] * benefit)
                 pending[:] = 0
             stranded = int(m.sum())
-            totals[9] = stranded * contributed
-            if ipar[K.TRANSFER]:
-                runoff += stranded * par[K.TRANSFER_COST]
+            totals["stranded_contributions"] = stranded * contributed
+            if ipar.transfer:
+                runoff += stranded * par.transfer_cost
             m[:] = 0
             dm[:] = 0
             pool = 0.0
@@ -478,59 +483,58 @@ def reference_path(key, path, inputs, scenario):
             liability += notice_paid
         revenue = cost - benefits + member_fee * sharing
         if not unpaid:
-            reserve += par[K.RESERVE_RATE] * revenue
-        platform_cost = par[K.FIXED_COST] + par[K.COST_CASE] * claims + par[K.COST_JOINER] * joiners
+            reserve += par.reserve_rate * revenue
+        platform_cost = par.fixed_cost + par.cost_per_case * claims + par.cost_per_joiner * joiners
         net = revenue - platform_cost - liability
         active = 1 if phase == 0 or closure == t else 0
-        counts[t] = (
-            eligible + waiting,
-            sharing,
-            eligible,
-            waiting,
-            impaired,
-            claims,
-            approved,
-            cases,
-            failures,
-            aged_out,
-            joiners,
-            exits,
-            deaths,
-            lapses,
-            active,
-            removed,
-        )
-        money[t] = (
-            benefits,
-            revenue,
-            cost / sharing if sharing else 0.0,
-            share if sharing else 0.0,
-            paid,
-            backstop,
-            shortfall,
-            recovered,
-            runoff,
-            liability,
-            pool,
-            revenue,
-            platform_cost,
-            net,
-            reserve_draw,
-            reserve,
-            seq_sum(owed),
-            written,
-            notice_paid,
-            exit_t,
-        )
+        row = {
+            "members": eligible + waiting,
+            "sharing": sharing,
+            "eligible": eligible,
+            "waiting": waiting,
+            "impaired": impaired,
+            "claims": claims,
+            "approved": approved,
+            "cases_paid": cases,
+            "failures": failures,
+            "aged_out": aged_out,
+            "joiners": joiners,
+            "exits": exits,
+            "deaths": deaths,
+            "lapses": lapses,
+            "active": active,
+            "removed": removed,
+            "benefits": benefits,
+            "fees": revenue,
+            "share_pre": cost / sharing if sharing else 0.0,
+            "share_post": share if sharing else 0.0,
+            "members_paid": paid,
+            "backstop": backstop,
+            "shortfall": shortfall,
+            "recovered": recovered,
+            "runoff": runoff,
+            "liability": liability,
+            "prepay_pool": pool,
+            "revenue": revenue,
+            "platform_cost": platform_cost,
+            "net_cash": net,
+            "reserve_draw": reserve_draw,
+            "reserve": reserve,
+            "arrears": seq_sum(owed),
+            "written_off": written,
+            "notice_paid": notice_paid,
+            "exit_cost": exit_t,
+        }
+        for name, value in row.items():
+            out[name][t] = value
         d = inputs.discount[t]
-        totals[:6] += (
-            liability * d,
-            backstop * d,
-            (shortfall - recovered) * d,
-            runoff * d,
-            due if sharing else 0.0,
-            net,
-        )
-        totals[8] += reserve_draw * d
-    totals[6:8] = (log_weight, martingale)
-    return counts, money, totals, np.array([closure, stranded, cause])
+        totals["liability_pv"] += liability * d
+        totals["backstop_pv"] += backstop * d
+        totals["shortfall_pv"] += (shortfall - recovered) * d
+        totals["runoff_pv"] += runoff * d
+        totals["share_total"] += due if sharing else 0.0
+        totals["platform_result"] += net
+        totals["reserve_pv"] += reserve_draw * d
+    totals["log_weight"], totals["cost_martingale"] = log_weight, martingale
+    totals.update(closure_period=closure, stranded_members=stranded, closure_cause=cause)
+    return out | totals
