@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from engine.errors import InputError
-from engine.kernel import COUNT_VARS, PATH_INT_VARS
+from engine.variables import COUNT_VARS, PATH_INT_VARS
 
 __all__ = ["RTOL", "check_finite", "check_result"]
 

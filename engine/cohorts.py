@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine import kernel
+from engine import kernel_inputs as P
 from engine.errors import InputError
 from engine.expected import SEXES
 from engine.expected import hazard as annual_to_hazard
@@ -40,7 +40,7 @@ from engine.simulate import (
     prepare,
     reference_share,
     resolve,
-    run_prepared,
+    run_chunk,
 )
 
 __all__ = ["fairness", "with_incidence"]
@@ -72,13 +72,13 @@ def with_incidence(scenario: Scenario, annual: float | np.ndarray) -> KernelInpu
     q = np.broadcast_to(q, inputs.hazard.shape[:2])
     classes = np.array([1.0, scenario.incidence.impaired_multiplier])
     hazard = np.ascontiguousarray(annual_to_hazard(q[:, :, None] * classes))
-    before = inputs.par[kernel.REF_SHARE]
+    before = inputs.par[P.REF_SHARE]
     after = reference_share(scenario, inputs.members0, hazard)
 
     def replaced(regime: KernelInputs) -> KernelInputs:
         par = regime.par.copy()
-        if par[kernel.REF_SHARE] == before:  # a regime that follows the start's share
-            par[kernel.REF_SHARE] = after
+        if par[P.REF_SHARE] == before:  # a regime that follows the start's share
+            par[P.REF_SHARE] = after
         return dataclasses.replace(regime, hazard=hazard, par=par, later=())
 
     later = tuple(replaced(regime) for regime in inputs.later)
@@ -120,28 +120,28 @@ def _survival(
     benefit_weight = np.zeros((periods, ten.size))
     for t in range(periods):
         p, r = table[t], regime[t]
-        eligible = ten < ipar[kernel.N_ELIG]
-        shocks = 1.0 + p[kernel.SHOCK_RATE] * p[kernel.SHOCK_SIZE]
+        eligible = ten < ipar[P.N_ELIG]
+        shocks = 1.0 + p[P.SHOCK_RATE] * p[P.SHOCK_SIZE]
         h = hazard[r, sex, age, cls]
         with np.errstate(invalid="ignore"):  # certain illness (h = inf) at a factor of 0
-            rate = np.minimum(h * (p[kernel.INCIDENCE] * shocks * inputs.tenure_factor[ten]), 1.0)
+            rate = np.minimum(h * (p[P.INCIDENCE] * shocks * inputs.tenure_factor[ten]), 1.0)
         claim = np.where(eligible, np.where(np.isinf(h), 1.0, rate) * approval[r, ten], 0.0)
         benefit_weight[t] = alive * claim * benefit[r, age]
-        if ipar[kernel.CLAIMANTS_LEAVE]:
+        if ipar[P.CLAIMANTS_LEAVE]:
             alive = alive * (1.0 - claim)
-        sharing = eligible | bool(ipar[kernel.WAITING_SHARE])
+        sharing = eligible | bool(ipar[P.WAITING_SHARE])
         share_weight[t] = alive * sharing
-        if ipar[kernel.EXITS_ON]:
-            ref = p[kernel.REF_SHARE]
+        if ipar[P.EXITS_ON]:
+            ref = p[P.REF_SHARE]
             ratio = mean_due[t] / ref if ref > 0 else 1.0
-            elasticity = np.array([p[kernel.ELASTICITY_STD], p[kernel.ELASTICITY_IMP]])[cls]
-            exit_rate = base_exit[r, sex, age] + p[kernel.PRICE_RATE] * ratio**elasticity
+            elasticity = np.array([p[P.ELASTICITY_STANDARD], p[P.ELASTICITY_IMPAIRED]])[cls]
+            exit_rate = base_exit[r, sex, age] + p[P.PRICE_RATE] * ratio**elasticity
             alive = alive * np.exp(-exit_rate)
         alive = alive * np.where(sharing, 1.0 - lapse[t], 1.0)
         ten = np.maximum(ten - 1, 0)
         if inputs.age_up[t]:
             age = np.minimum(age + 1, benefit.shape[1] - 1)
-            alive = np.where(age > ipar[kernel.MAX_AGE], 0.0, alive)
+            alive = np.where(age > ipar[P.MAX_AGE], 0.0, alive)
     return cohorts, share_weight, benefit_weight
 
 
@@ -265,8 +265,8 @@ def fairness(
     """
     run = resolve(scenario, paths, seed)
     inputs = prepare(run) if annual_incidence is None else with_incidence(run, annual_incidence)
-    ds = assemble(run, [run_prepared(run, inputs, first, stop) for first, stop in chunks(run)])
-    due, net, mean_due, lapse = _path_shares(ds, inputs.table()[:, kernel.MEMBER_FEE])
+    ds = assemble(run, [run_chunk(run, first, stop, inputs) for first, stop in chunks(run)])
+    due, net, mean_due, lapse = _path_shares(ds, inputs.table()[:, P.MEMBER_FEE])
     cohorts, share_weight, benefit_weight = _survival(inputs, mean_due, lapse)
     index, codes = _groups(cohorts, bands, run.plan.max_age)
     members, group = _group_matrix(inputs, cohorts, codes, len(index))

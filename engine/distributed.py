@@ -2,7 +2,7 @@
 
 A run is split into chunks of ``run.chunk_size`` paths (``simulate.chunks``); the kernel's
 inputs are prepared once and sent to every worker once, and each chunk is one task that calls
-``simulate.run_prepared`` with numba on one thread, so a worker process with one thread uses
+``simulate.run_chunk`` with numba on one thread, so a worker process with one thread uses
 one core. Path p's numbers depend only on the seed and p, so the Dataset equals
 ``simulate``'s for the same scenario and seed, whatever the cluster.
 """
@@ -26,7 +26,7 @@ from engine.simulate import (
     chunks,
     prepare,
     resolve,
-    run_prepared,
+    run_chunk,
 )
 
 CONNECT_TIMEOUT = 5.0
@@ -115,11 +115,11 @@ def connect(
 
 
 def _chunk_task(scenario: Scenario, inputs: KernelInputs, first: int, stop: int) -> ChunkResult:
-    """``run_prepared`` with numba on one thread: one task uses one core."""
+    """``run_chunk`` with numba on one thread: one task uses one core."""
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        return run_prepared(scenario, inputs, first, stop)
+        return run_chunk(scenario, first, stop, inputs)
     finally:
         numba.set_num_threads(previous)
 

@@ -15,6 +15,7 @@ from engine import kernel, streaming
 from engine.checkpoint import Checkpoint
 from engine.checks import check_finite
 from engine.errors import InputError
+from engine.expected import discount_factors
 from engine.expected import hazard as annual_to_hazard
 from engine.kernel_inputs import IPAR, PAR, KernelInputs, ipar_array, par_array
 from engine.plans import PERIODS_PER_YEAR
@@ -22,6 +23,7 @@ from engine.results import build_dataset, build_stream_dataset
 from engine.rng import root_key
 from engine.scenario import Scenario
 from engine.tables import AGES, AgeMix, age_weights, incidence_by_sex
+from engine.variables import COUNT_VARS, MONEY_VARS, PATH_INT_VARS, TOTAL_VARS
 
 CLASSES = ("standard", "impaired")
 MAX_THREADS: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
@@ -208,7 +210,7 @@ def _regime(scenario: Scenario, members0: np.ndarray, ref_share: float | None) -
         join_expected=joiners_expected(scenario) * launched,
         age_up=(t + 1) % PERIODS_PER_YEAR == 0,
         new_year=new_year,
-        discount=(1.0 + scenario.discount_rate) ** (-(t + 1) / PERIODS_PER_YEAR),
+        discount=discount_factors(scenario.discount_rate, periods),
         par=par,
         ipar=ipar,
         dates=dates,
@@ -374,19 +376,22 @@ def chunks(scenario: Scenario, first_path: int = 0) -> list[tuple[int, int]]:
     return [(first, min(first + size, stop)) for first in range(first_path, stop, size)]
 
 
-def run_chunk(scenario: Scenario, first: int, stop: int) -> ChunkResult:
+def run_chunk(
+    scenario: Scenario, first: int, stop: int, inputs: KernelInputs | None = None
+) -> ChunkResult:
     """Simulate paths ``first..stop-1`` of a resolved scenario.
 
-    Returns (counts, money, totals, path_ints), named by ``engine.kernel``'s ``*_VARS``.
+    ``inputs`` are the kernel inputs, prepared once for the whole run (``prepare(scenario)``
+    when left out, or inputs derived from them: another incidence, say). Returns (counts,
+    money, totals, path_ints), laid out as ``engine.variables`` declares.
     """
-    inputs = prepare(scenario)
-    key = run_key(scenario)
+    inputs = prepare(scenario) if inputs is None else inputs
     n, periods = stop - first, scenario.periods
-    counts = np.zeros((n, periods, len(kernel.COUNT_VARS)), dtype=np.int64)
-    money = np.zeros((n, periods, len(kernel.MONEY_VARS)), dtype=np.float64)
-    totals = np.zeros((n, len(kernel.TOTAL_VARS)), dtype=np.float64)
-    path_ints = np.zeros((n, len(kernel.PATH_INT_VARS)), dtype=np.int64)
-    kernel.run_paths(key, first, *inputs.args(), counts, money, totals, path_ints)
+    counts = np.zeros((n, periods, len(COUNT_VARS)), dtype=np.int64)
+    money = np.zeros((n, periods, len(MONEY_VARS)), dtype=np.float64)
+    totals = np.zeros((n, len(TOTAL_VARS)), dtype=np.float64)
+    path_ints = np.zeros((n, len(PATH_INT_VARS)), dtype=np.int64)
+    kernel.run_paths(run_key(scenario), first, *inputs.args(), counts, money, totals, path_ints)
     return counts, money, totals, path_ints
 
 
@@ -526,11 +531,13 @@ def simulate(
     collector = FullCollector() if mode == "full" else StreamingCollector(quantiles)
     previous = numba.get_num_threads()
     numba.set_num_threads(threads or MAX_THREADS)
+    inputs = None  # prepared once, when the first chunk is simulated
     try:
         for first, stop in chunks(scenario, first_path):
             arrays = store.load(first, stop) if store else None
             if arrays is None:
-                arrays = collector.reduce(run_chunk(scenario, first, stop))
+                inputs = prepare(scenario) if inputs is None else inputs
+                arrays = collector.reduce(run_chunk(scenario, first, stop, inputs))
                 if store:
                     store.save(first, stop, arrays)
             collector.add(arrays)
@@ -546,7 +553,7 @@ def simulate(
 def _check_memory(scenario: Scenario) -> None:
     """Refuse a full-mode run whose path x period arrays cannot fit in the memory this
     process may use (:func:`memory_limit`)."""
-    per_path = scenario.periods * (len(kernel.COUNT_VARS) + len(kernel.MONEY_VARS)) * 8
+    per_path = scenario.periods * (len(COUNT_VARS) + len(MONEY_VARS)) * 8
     need = 2 * scenario.run.paths * per_path  # the chunks, then the joined arrays
     limit = memory_limit()
     if limit is None:
@@ -591,17 +598,3 @@ def memory_limit() -> tuple[int, str] | None:
         if text.isdigit() and int(text) < 2**60:  # "max" or a huge value: no limit
             limits.append((int(text), f"the cgroup memory limit ({path})"))
     return min(limits) if limits else None
-
-
-def run_prepared(scenario: Scenario, inputs: KernelInputs, first: int, stop: int) -> ChunkResult:
-    """Paths ``first..stop-1`` of a resolved scenario on kernel inputs prepared once for the
-    whole run: :func:`run_chunk` with ``inputs = prepare(scenario)``, without preparing
-    them again for each chunk (or on inputs derived from them, e.g. another hazard)."""
-    key = run_key(scenario)
-    n, periods = stop - first, scenario.periods
-    counts = np.zeros((n, periods, len(kernel.COUNT_VARS)), dtype=np.int64)
-    money = np.zeros((n, periods, len(kernel.MONEY_VARS)), dtype=np.float64)
-    totals = np.zeros((n, len(kernel.TOTAL_VARS)), dtype=np.float64)
-    path_ints = np.zeros((n, len(kernel.PATH_INT_VARS)), dtype=np.int64)
-    kernel.run_paths(key, first, *inputs.args(), counts, money, totals, path_ints)
-    return counts, money, totals, path_ints

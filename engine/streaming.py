@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.kernel import COUNT_VARS, MONEY_VARS
+from engine.variables import COUNT_VARS, MONEY_VARS
 
 PERIOD_VARS = COUNT_VARS + MONEY_VARS
 """Every per-path, per-period variable, in the order of ``stack``."""

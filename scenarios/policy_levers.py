@@ -25,8 +25,8 @@ from typing import Any
 
 import xarray as xr
 
-from engine import kernel
 from engine.io import to_netcdf
+from engine.kernel_inputs import PAR
 from engine.policy import METRICS, compare_levers
 from engine.scenario import Scenario, load_scenario
 from engine.simulate import prepare
@@ -37,7 +37,7 @@ SCENARIOS = ("xianghubao_death_spiral", "denghuo")
 
 def levers(scenario: Scenario) -> dict[str, dict[str, Any]]:
     """The levers, sized from the plan's expected share per member and period."""
-    share = float(prepare(scenario).par[kernel.REF_SHARE])
+    share = float(prepare(scenario).par[PAR["ref_share"]])
     return {
         "reserve": {
             "policy": {

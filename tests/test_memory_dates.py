@@ -22,7 +22,7 @@ RUN = make_scenario("kangai", 1000, run={"paths": 20_000, "years": 10})  # ~1.5 
 
 
 def _need(scenario) -> float:
-    per_path = scenario.periods * (len(sim.kernel.COUNT_VARS) + len(sim.kernel.MONEY_VARS)) * 8
+    per_path = scenario.periods * (len(sim.COUNT_VARS) + len(sim.MONEY_VARS)) * 8
     return 2 * scenario.run.paths * per_path
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import kernel
+from engine.kernel_inputs import PAR
 from engine.simulate import prepare
 from tests.conftest import make_scenario
 
@@ -50,7 +50,7 @@ def test_discount_benefits_fees_and_calendar_from_the_plan():
     # 相互宝 standard: 300,000 yuan to age 39, 100,000 from 40 to 59, nothing above
     assert inputs.benefit[[0, 39, 40, 59, 60]].tolist() == [300_000, 300_000, 100_000, 100_000, 0]
     assert inputs.case_cost[30] == pytest.approx(300_000 * 1.08)
-    assert inputs.par[kernel.MEMBER_FEE] == pytest.approx(1.5)  # 3 a month, two periods a month
+    assert inputs.par[PAR["member_fee"]] == pytest.approx(1.5)  # 3 a month, two periods a month
     # from 2020-08-01: periods 0..9 are Aug 1 .. Dec 15, period 10 is 2021-01-01
     assert np.flatnonzero(inputs.new_year).tolist() == [0, 10, 34]
     assert np.flatnonzero(inputs.age_up).tolist() == [23, 47]

@@ -108,3 +108,15 @@ def test_xianghubao_cap_identity(sharing, positive):
     np.testing.assert_allclose(
         ds.backstop, top_cases * max(324_000 - 0.1 * sharing, 0.0), rtol=1e-12, atol=0
     )
+
+
+def test_a_run_prepares_its_kernel_inputs_once_however_many_chunks():
+    """Preparing once per chunk repeated the whole scenario-to-array work for every chunk."""
+    from unittest import mock
+
+    from tests.inputs import SIM
+
+    scenario = make_scenario(members=20_000, run={"years": 1 / 24, "chunk_size": 2})
+    with mock.patch.object(SIM, "prepare", wraps=SIM.prepare) as spy:
+        ds = SIM.simulate(scenario, paths=7, seed=3, threads=1)
+    assert ds.sizes["path"] == 7 and spy.call_count == 1
