@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from engine.plans import PERIODS_PER_YEAR
+from engine.presets import PERIODS_PER_YEAR
 
 
 class Inputs(NamedTuple):

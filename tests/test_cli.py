@@ -1,6 +1,7 @@
 """The command line's own behaviour: what each command imports, the kernel-cache notice,
 where compiled kernels go, the version."""
 
+import ast
 import importlib
 import io
 import subprocess
@@ -125,17 +126,41 @@ def test_compile_kernel_is_silent_when_cached(capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().err == ""
 
 
-def test_user_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Red if a read-only install would try to write next to its sources (and so compile on
     every run), or if it overrode the user's NUMBA_CACHE_DIR."""
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(_jit.os, "access", lambda path, mode: True)
-    assert _jit.user_cache_dir() is None
+    here = Path(_jit.__file__).parent
+    assert _jit.cache_dir() == here / "__pycache__" / "numba" / _jit.fingerprint()
     monkeypatch.setattr(_jit.os, "access", lambda path, mode: False)
-    assert _jit.user_cache_dir() == tmp_path / "huzhu" / "numba"
+    assert _jit.cache_dir() == tmp_path / "huzhu" / "numba" / _jit.fingerprint()
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
-    assert _jit.user_cache_dir() is None
+    assert _jit.cache_dir() is None
+
+
+def test_the_kernel_cache_follows_every_source_the_kernel_holds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Red if a module the compiled kernel depends on is missing from the fingerprint, so
+    that an edit to it would run stale compiled code from the cache."""
+    code = "import sys, engine.kernel; print(sorted(m for m in sys.modules if 'engine.' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = {name.removeprefix("engine.") for name in ast.literal_eval(out.stdout)}
+    assert loaded == set(_jit.KERNEL_SOURCES)
+    here, copy = Path(_jit.__file__).parent, tmp_path / "engine"
+    for name in _jit.KERNEL_SOURCES:
+        source = here / f"{name}.py"
+        source = source if source.exists() else here / name / "__init__.py"
+        target = copy / source.relative_to(here)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    monkeypatch.setattr(_jit, "__file__", str(copy / "_jit.py"))
+    before = _jit.fingerprint()
+    steps = copy / "kernel_steps.py"
+    steps.write_text(steps.read_text() + "\n# an edit\n")
+    assert _jit.fingerprint() != before
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
