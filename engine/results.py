@@ -152,10 +152,22 @@ def summary(
 ) -> pd.DataFrame:
     """Risk measures of per-path totals with Monte Carlo errors (:mod:`engine.risk`).
 
-    Rows are (variable, statistic); columns ``estimate``, ``std_error``, ``ci_low``,
-    ``ci_high`` (95%; normal for means, standard deviations, probabilities and TVaR, the
-    inverted distribution function for VaR). An importance-sampled run is weighted by its
-    likelihood ratios ``exp(log_weight)``.
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A run's result (:func:`engine.simulate.simulate`, or a file from ``open_result``).
+    variables : tuple of str, optional
+        Per-path totals to summarise (names from ``engine.variables``).
+    levels : tuple of float, optional
+        Levels of VaR and TVaR, each in (0, 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows (variable, statistic): mean, std, P(>0), VaR and TVaR at each level; columns
+        ``estimate``, ``std_error``, ``ci_low``, ``ci_high`` (95%; normal for means, standard
+        deviations, probabilities and TVaR, the inverted distribution function for VaR). An
+        importance-sampled run is weighted by its likelihood ratios ``exp(log_weight)``.
 
     Examples
     --------
@@ -189,9 +201,20 @@ def closure_summary(ds: xr.Dataset) -> pd.DataFrame:
     """P(closure announced by the end of each year), with its standard error, and the
     distribution of the time to closure (quantiles over the paths that close).
 
-    Year ``y`` covers periods ``n (y - 1) .. n y - 1`` (``n = PERIODS_PER_YEAR``): a closure
-    announced in period ``n y`` counts from year ``y + 1`` on. Paths are weighted by
-    ``exp(log_weight)``.
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A run's result, with ``closure_period`` per path (-1: never announced).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``year`` from 1: ``probability`` and ``std_error``. Year ``y`` covers
+        periods ``n (y - 1) .. n y - 1`` (``n = PERIODS_PER_YEAR``): a closure announced in
+        period ``n y`` counts from year ``y + 1`` on. Paths are weighted by
+        ``exp(log_weight)``. ``attrs`` holds ``closed_paths`` and
+        ``closure_period_quantiles`` (10%, 50%, 90% of the announcement period over the
+        paths that close; NaN if none does).
 
     Examples
     --------
@@ -224,10 +247,29 @@ def closure_summary(ds: xr.Dataset) -> pd.DataFrame:
 def tail_components(ds: xr.Dataset, level: float = 0.995) -> pd.DataFrame:
     """The liability's components at VaR and TVaR of ``liability_pv`` (weighted paths).
 
-    TVaR column: the Acerbi-Tasche allocation, ``E[C 1{X > VaR}] + E[C | X = VaR] (1 - l -
-    P(X > VaR))`` over ``1 - l``; the components add up to TVaR. VaR column: the mix of the
-    paths within ``max(1, n/1000)`` ranks of VaR, scaled to add up to VaR. The
-    ``liability_pv`` row is VaR and TVaR exactly as in :func:`summary`.
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A run's result.
+    level : float, optional
+        The level of VaR and TVaR, in (0, 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per component and one for ``liability_pv``; columns ``VaR l`` and
+        ``TVaR l``. TVaR column: the Acerbi-Tasche allocation, ``E[C 1{X > VaR}] + E[C | X =
+        VaR] (1 - l - P(X > VaR))`` over ``1 - l``; the components add up to TVaR. VaR
+        column: the mix of the paths within ``max(1, n/1000)`` ranks of VaR, scaled to add
+        up to VaR. The ``liability_pv`` row is VaR and TVaR exactly as in :func:`summary`.
+
+    Examples
+    --------
+    >>> table = tail_components(ds)
+    >>> parts = table.drop(index="liability_pv")
+    >>> bool(abs(parts["TVaR 99.5%"].sum() - table.loc["liability_pv", "TVaR 99.5%"]) < 1e-6
+    ...      * max(1.0, table.loc["liability_pv", "TVaR 99.5%"]))
+    True
     """
     total = np.asarray(ds["liability_pv"].values, dtype=float)
     w = risk.weights(ds)

@@ -494,17 +494,48 @@ def simulate(
 ) -> xr.Dataset:
     """Simulate ``paths`` paths of ``scenario`` and return them as a labelled Dataset.
 
-    ``paths``, ``seed`` and ``years`` default to the scenario's ``[run]`` values. Path p's
-    random numbers depend only on the seed and p: the first 100 paths of a 1000-path run
-    equal a 100-path run, and ``first_path=p, paths=1`` replays path p alone. ``threads``
-    defaults to all cores; ``progress`` is called with the number of paths done after each
-    chunk.
+    Path p's random numbers depend only on the seed and p: the first 100 paths of a
+    1000-path run equal a 100-path run, and ``first_path=p, paths=1`` replays path p alone,
+    for any threads, chunks or workers.
 
-    ``mode="full"`` keeps every path x period array; ``mode="streaming"`` keeps per-period
-    means, standard deviations and ``quantiles`` (dim ``statistic``) and the per-path
-    totals, so memory does not grow with the paths beyond the totals. With ``checkpoint``
-    a directory, completed chunks are saved there and a rerun with the same arguments
-    resumes (engine.checkpoint).
+    Parameters
+    ----------
+    scenario : Scenario
+        The validated scenario (:func:`engine.scenario.load_scenario`).
+    paths : int, optional
+        Number of paths; the scenario's ``run.paths`` by default.
+    seed : int or numpy.random.SeedSequence, optional
+        The run's seed (a sequence is recorded with its spawn key); the scenario's
+        ``run.seed`` by default, fresh entropy if that is unset too. Recorded in the result.
+    years : float, optional
+        Horizon in years; the scenario's ``run.years`` by default.
+    threads : int, optional
+        Threads of the kernel; all cores by default.
+    first_path : int, optional
+        Index of the first path (to extend or replay part of a run).
+    progress : callable, optional
+        Called with the number of paths done after each chunk.
+    mode : {"full", "streaming"}, optional
+        ``"full"`` keeps every path x period array; ``"streaming"`` keeps per-period means,
+        standard deviations and ``quantiles`` (dim ``statistic``) and the per-path totals,
+        so memory does not grow with the paths beyond the totals.
+    quantiles : tuple of float, optional
+        Per-period quantiles kept in streaming mode.
+    checkpoint : str or Path, optional
+        A directory where completed chunks are saved; a rerun with the same arguments
+        resumes from them (:mod:`engine.checkpoint`).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``path`` and ``period`` (dates as coordinates): every variable of
+        ``engine.variables`` with its units and description, the scenario and seed in the
+        attributes.
+
+    Raises
+    ------
+    InputError
+        On a bad argument, or a full-mode run too large for the memory available.
 
     Examples
     --------

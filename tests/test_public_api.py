@@ -41,15 +41,6 @@ PUBLIC = {
     "write_report",
 }
 
-AWAITING_NUMPYDOC = {
-    "closure_summary",
-    "simulate",
-    "summary",
-    "tail_components",
-}
-"""Exported functions whose docstrings still lack a section (their modules are being
-rearranged); each is checked to be still incomplete, so the set only shrinks."""
-
 SECTIONS = ("Parameters", "Returns", "Examples")
 
 
@@ -88,8 +79,7 @@ def test_every_exported_function_has_full_numpydoc_with_a_runnable_example() -> 
     functions = sorted(n for n in PUBLIC if inspect.isfunction(getattr(engine, n, None)))
     assert len(functions) >= 20
     incomplete = {name: _missing(name) for name in functions if _missing(name)}
-    assert set(incomplete) <= AWAITING_NUMPYDOC, incomplete
-    assert set(incomplete) == AWAITING_NUMPYDOC, "complete now: remove from AWAITING_NUMPYDOC"
+    assert not incomplete
     for name in functions:
         assert "+SKIP" not in (inspect.getdoc(getattr(engine, name)) or ""), name
 
