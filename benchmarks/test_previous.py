@@ -22,7 +22,7 @@ from engine import kernel
 from engine.kernel_inputs import Inputs
 from engine.rng import root_key
 from engine.scenario import load_scenario
-from engine.simulate import prepare
+from engine.scenario_inputs import prepare
 from engine.variables import VARIABLES
 
 PREVIOUS = "fed159820dcb55fa3e3a96482d9b19d7e8da256b"

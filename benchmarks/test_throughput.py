@@ -21,7 +21,8 @@ from benchmarks.numpy_step import numpy_paths
 from engine import kernel, kernel_steps
 from engine.rng import root_key
 from engine.scenario import load_scenario
-from engine.simulate import prepare, run_chunk
+from engine.scenario_inputs import prepare
+from engine.simulate import run_chunk
 
 SCENARIO = load_scenario("scenarios/xianghubao.toml").replace(run={"years": 1})
 INPUTS = prepare(SCENARIO)

@@ -40,7 +40,7 @@ from engine.likelihood import DISPERSION_ALPHA, Estimate, dispersion_test, profi
 from engine.period_data import BAND_COLUMN, check_frame, read_observations
 from engine.plans import PERIODS_PER_YEAR, Plan, get_plan
 from engine.scenario import load_scenario, scenario_from_dict
-from engine.simulate import initial_members
+from engine.scenario_inputs import initial_members
 from engine.tables import AGES, incidence_by_sex
 
 __all__ = [
@@ -173,7 +173,7 @@ class Calibration:
 def default_mix(plan: str, tier: str | None = None) -> np.ndarray:
     """The members' age/sex mix ``[sex, age]`` (sums to 1) the engine starts a plan with.
 
-    It is ``engine.simulate.initial_members`` of a scenario with the plan and the default
+    It is ``engine.scenario_inputs.initial_members`` of a scenario with the plan and the default
     population (CNNIC age mix within the plan's ages, half men), summed over tenure and
     risk class.
 

@@ -32,16 +32,8 @@ from engine.expected import SEXES
 from engine.expected import hazard as annual_to_hazard
 from engine.plans import PERIODS_PER_YEAR
 from engine.scenario import Scenario
-from engine.simulate import (
-    CLASSES,
-    KernelInputs,
-    assemble,
-    chunks,
-    prepare,
-    reference_share,
-    resolve,
-    run_chunk,
-)
+from engine.scenario_inputs import CLASSES, prepare, reference_share
+from engine.simulate import KernelInputs, assemble, chunks, resolve, run_chunk
 
 __all__ = ["fairness", "with_incidence"]
 

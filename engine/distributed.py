@@ -19,15 +19,8 @@ from distributed.comm.registry import backends
 
 from engine.errors import InputError
 from engine.scenario import Scenario
-from engine.simulate import (
-    ChunkResult,
-    KernelInputs,
-    assemble,
-    chunks,
-    prepare,
-    resolve,
-    run_chunk,
-)
+from engine.scenario_inputs import prepare
+from engine.simulate import ChunkResult, KernelInputs, assemble, chunks, resolve, run_chunk
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for a scheduler before giving up."""

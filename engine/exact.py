@@ -479,7 +479,7 @@ def pool_severity(scenario: Scenario) -> tuple[float, np.ndarray, np.ndarray]:
     >>> amounts.tolist()
     [108000.0, 324000.0]
     """
-    from engine.simulate import prepare
+    from engine.scenario_inputs import prepare
 
     inputs = prepare(scenario)
     with np.errstate(invalid="ignore"):  # empty cohorts with certain illness: 0 * inf

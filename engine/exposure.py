@@ -22,7 +22,7 @@ import pandas as pd
 from engine.errors import InputError
 from engine.plans import PERIODS_PER_YEAR
 from engine.scenario import Scenario
-from engine.simulate import initial_members, joiners_expected, prepare
+from engine.scenario_inputs import initial_members, joiners_expected, prepare
 from engine.tables import AGES, age_weights, incidence_by_sex
 
 SEASONED = 10**6

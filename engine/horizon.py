@@ -23,7 +23,8 @@ from engine.io import scenario_of
 from engine.plans import PERIODS_PER_YEAR
 from engine.results import COMPONENTS, summary, tail_components
 from engine.scenario import Scenario, scenario_from_dict
-from engine.simulate import prepare, resolve, simulate
+from engine.scenario_inputs import prepare
+from engine.simulate import resolve, simulate
 from engine.sweep import sweep
 
 __all__ = [

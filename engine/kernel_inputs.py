@@ -1,5 +1,5 @@
 """The kernel's inputs: named, typed structures and ``KernelInputs``, the arrays of a run
-from which ``engine.simulate.prepare`` builds them.
+from which ``engine.scenario_inputs.prepare`` builds them.
 
 ``Inputs`` (a ``typing.NamedTuple`` of arrays, which numba compiles in nopython and
 ``prange`` code and caches) holds the arrays: those a dated change may alter carry a
@@ -201,7 +201,7 @@ def ipar_array(**values: int) -> np.ndarray:
 @dataclass(frozen=True)
 class KernelInputs:
     """Everything the kernel needs, as arrays, derived from a scenario by
-    ``engine.simulate.prepare``; ``args()`` gives the kernel's ``Inputs``, ``Params`` and
+    ``engine.scenario_inputs.prepare``; ``args()`` gives the kernel's ``Inputs``, ``Params`` and
     ``Rules``. The arrays and ``par`` are those in force at the start; ``later`` holds the same for
     each set of dated changes, in force from the periods where ``regime`` names them.
     """

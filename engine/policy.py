@@ -39,7 +39,8 @@ from engine.horizon import (
 from engine.io import scenario_of
 from engine.plans import PERIODS_PER_YEAR
 from engine.scenario import Scenario
-from engine.simulate import KernelInputs, prepare, resolve, simulate
+from engine.scenario_inputs import prepare
+from engine.simulate import KernelInputs, resolve, simulate
 
 __all__ = [
     "LEVELS",

@@ -23,21 +23,14 @@ from engine import risk
 from engine.io import REPORT_GENERATOR, check_replace, scenario_of, write_atomic
 from engine.plans import PERIODS_PER_YEAR
 from engine.plotting import MissingVariableError, plan_label, plot, swept_fields
-from engine.results import summary
+from engine.results import HEADLINE, summary
 
 __all__ = ["figure_kinds", "render_report", "write_report"]
 
 RUN_FIGURES = ("fan_chart", "exceedance", "membership", "components", "platform")
 """Figures of a single run, in page order."""
 
-TOTALS = (
-    "liability_pv",
-    "backstop_pv",
-    "shortfall_pv",
-    "runoff_pv",
-    "share_total",
-    "platform_result",
-)
+TOTALS = (*HEADLINE, "platform_result")
 """Per-path totals summarised in the risk table, those the result has."""
 
 CAPTIONS = {

@@ -1,7 +1,6 @@
 """Labelled results: the Dataset of a run, its risk measures with Monte Carlo errors, export."""
 
 import datetime as dt
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,11 +35,10 @@ LEVELS = (0.9, 0.99, 0.995)
 
 
 def engine_version() -> str:
-    """The installed engine's version."""
-    try:
-        return version("huzhu")
-    except PackageNotFoundError:
-        return "0+unknown"
+    """The engine's version (``engine.__version__``), recorded in every result."""
+    from engine import __version__
+
+    return __version__
 
 
 def _variable(name: str, dims: tuple[str, ...], values: np.ndarray) -> xr.Variable:
@@ -139,15 +137,13 @@ def build_stream_dataset(
     return _labelled(scenario, data, dates, totals.shape[0], first_path, "streaming", coords)
 
 
+HEADLINE = ("liability_pv", "backstop_pv", "shortfall_pv", "runoff_pv", "share_total")
+"""The per-path totals a run's summary and report show first."""
+
+
 def summary(
     ds: xr.Dataset,
-    variables: tuple[str, ...] = (
-        "liability_pv",
-        "backstop_pv",
-        "shortfall_pv",
-        "runoff_pv",
-        "share_total",
-    ),
+    variables: tuple[str, ...] = HEADLINE,
     levels: tuple[float, ...] = LEVELS,
 ) -> pd.DataFrame:
     """Risk measures of per-path totals with Monte Carlo errors (:mod:`engine.risk`).

@@ -29,7 +29,8 @@ from scipy import optimize, stats
 from engine import kernel, risk
 from engine.errors import InputError
 from engine.scenario import Scenario
-from engine.simulate import prepare, resolve, simulate
+from engine.scenario_inputs import prepare
+from engine.simulate import resolve, simulate
 
 __all__ = [
     "TailWarning",

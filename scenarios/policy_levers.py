@@ -29,7 +29,7 @@ from engine.io import to_netcdf
 from engine.kernel_inputs import PAR
 from engine.policy import METRICS, compare_levers
 from engine.scenario import Scenario, load_scenario
-from engine.simulate import prepare
+from engine.scenario_inputs import prepare
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = ("xianghubao_death_spiral", "denghuo")

@@ -21,7 +21,8 @@ from engine.calibrate import (
 from engine.cli import main
 from engine.errors import InputError
 from engine.scenario import load_scenario
-from engine.simulate import initial_members, simulate
+from engine.scenario_inputs import initial_members
+from engine.simulate import simulate
 from engine.tables import incidence_by_sex
 from tests.conftest import make_scenario
 

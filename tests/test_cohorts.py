@@ -14,7 +14,7 @@ import pytest
 
 from engine.cohorts import fairness, with_incidence
 from engine.plans import PERIODS_PER_YEAR
-from engine.simulate import prepare
+from engine.scenario_inputs import prepare
 from tests.conftest import make_scenario
 
 ONE_BAND = {

@@ -3,7 +3,8 @@
 import numpy as np
 
 from engine import kernel as K
-from engine.simulate import prepare, simulate
+from engine.scenario_inputs import prepare
+from engine.simulate import simulate
 from tests.conftest import make_scenario
 
 YOUNG = {"18-29": 1.0}  # one benefit (300,000 yuan) and one case cost for the first year

@@ -6,7 +6,8 @@ import xarray as xr
 
 from engine.results import COMPONENTS, closure_summary, tail_components
 from engine.scenario import load_scenario
-from engine.simulate import joiners_expected, prepare, simulate
+from engine.scenario_inputs import joiners_expected, prepare
+from engine.simulate import simulate
 from tests.conftest import make_scenario
 
 NO_CLAIMS = {"incidence": {"multiplier": 0.0}}

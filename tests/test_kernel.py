@@ -8,7 +8,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from engine.rng import root_key
-from engine.simulate import prepare, simulate
+from engine.scenario_inputs import prepare
+from engine.simulate import simulate
 from engine.variables import COUNT_VARS, VARIABLES
 from tests.conftest import make_scenario
 from tests.inputs import scaled

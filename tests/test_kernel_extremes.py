@@ -12,8 +12,9 @@ import pytest
 
 from engine.results import closure_summary, summary
 from engine.scenario import ScenarioError
+from engine.scenario_inputs import initial_members, tenures
 from tests.conftest import make_scenario
-from tests.inputs import SIM, TILT_LIMIT, assert_members_accounted, run
+from tests.inputs import TILT_LIMIT, assert_members_accounted, run
 
 
 def test_zero_members_nothing_happens() -> None:
@@ -98,8 +99,8 @@ def test_certain_incidence_every_eligible_member_claims_at_once() -> None:
         "population": {"waiting_share": 0.5},
     }
     scenario = make_scenario(**kwargs)
-    n_elig = SIM.tenures(scenario)[1]
-    eligible0 = int(SIM.initial_members(scenario)[:n_elig].sum())
+    n_elig = tenures(scenario)[1]
+    eligible0 = int(initial_members(scenario)[:n_elig].sum())
     assert 49_000 < eligible0 < 51_000  # about half wait
     ds = run(**kwargs, paths=5)
     first = ds.isel(period=0)

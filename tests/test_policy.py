@@ -21,7 +21,8 @@ from engine.policy import (
     stranded_summary,
 )
 from engine.scenario import load_scenario
-from engine.simulate import prepare, simulate
+from engine.scenario_inputs import prepare
+from engine.simulate import simulate
 from tests.conftest import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engine.kernel_inputs import PAR
-from engine.simulate import prepare
+from engine.scenario_inputs import prepare
 from tests.conftest import make_scenario
 
 TABLE = Path(__file__).resolve().parent.parent / "engine" / "tables" / "ci_2006_2010.csv"

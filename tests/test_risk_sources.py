@@ -10,7 +10,8 @@ import pytest
 from scipy import stats
 
 from engine.exact import mixed_claims_pmf, mixed_mean_variance
-from engine.simulate import prepare, simulate
+from engine.scenario_inputs import prepare
+from engine.simulate import simulate
 from tests.conftest import make_scenario
 
 STATIC = {

@@ -7,7 +7,8 @@ from scipy import stats
 from engine import exact
 from engine.expected import pool_cost
 from engine.kernel import share_cases
-from engine.simulate import prepare, simulate
+from engine.scenario_inputs import prepare
+from engine.simulate import simulate
 from tests.conftest import make_scenario
 
 PATHS = 4000

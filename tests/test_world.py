@@ -8,7 +8,8 @@ import pytest
 
 from engine.expected import hazard as annual_to_hazard
 from engine.scenario import ScenarioError
-from engine.simulate import mean_age, period_dates, period_of, prepare, simulate
+from engine.scenario_inputs import mean_age, period_dates, period_of, prepare
+from engine.simulate import simulate
 from engine.tables import incidence_by_sex
 from tests.conftest import make_scenario
 

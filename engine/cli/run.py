@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> None:
     check_out(args.out, args.force)
     from engine.io import save
     from engine.results import summary
-    from engine.simulate import mean_age
+    from engine.scenario_inputs import mean_age
 
     if not args.scheduler:  # workers compile their own
         compile_kernel(scenario)
