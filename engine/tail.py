@@ -471,7 +471,7 @@ def simulate_tail(
         max_log_weight_var=max_log_weight_var,
         variable=variables[0],
     )
-    fallback = choice.theta != 0.0 and choice.reduction < min_reduction
+    fallback = choice.reduction < min_reduction
     if fallback:
         _warn_fallback(choice, level, scenario.run.paths, min_reduction)
         choice = choice._replace(theta=0.0)
