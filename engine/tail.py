@@ -151,15 +151,20 @@ def predicted_reduction(
     return mu, float(p * (1 - p) / (second - p * p))
 
 
-def _pool_claims(scenario: Scenario) -> tuple[np.ndarray, np.ndarray, float]:
+def _pool_claims(scenario: Scenario, joiners: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """The starting pool's expected approved claims per period by case cost.
 
     Returns (claims, case costs, fixed cost): ``claims[j]`` cases of cost ``costs[j]``;
-    cohorts certain to claim (infinite hazard) are not tilted and give the fixed cost.
+    cohorts certain to claim (infinite hazard) are not tilted and give the fixed cost. With
+    ``joiners``, a plan that starts without eligible members gets the joiners' age mix (one
+    member in all: only the mix matters to :func:`choose_tilt_for_level`).
     """
     inputs = prepare(scenario)
     n_elig = int(inputs.ipar[kernel.N_ELIG])
     members = inputs.members0[:n_elig] * inputs.approval[:n_elig, None, None, None]
+    if joiners and not members.any():
+        n_class = inputs.hazard.shape[-1]
+        members = np.repeat(inputs.join_weights[None, :, :, None] / n_class, n_class, axis=3)
     finite = np.isfinite(inputs.hazard)
     hazard = np.where(finite, inputs.hazard, 0.0)
     lam_by_age = (members * hazard).sum(axis=(0, 1, 3))
@@ -288,7 +293,7 @@ def _pilot_choice(
     """The tilt aimed at ``variable``'s VaR at ``level`` from a plain pilot run."""
     martingale = path_values(pilot, "cost_martingale")
     total_claims = float(path_values(pilot, "claims").mean())
-    claims, costs, _ = _pool_claims(scenario)
+    claims, costs, _ = _pool_claims(scenario, joiners=True)
     none = TiltChoice(0.0, 0.0, 0.0, 1.0, variable)
     if total_claims <= 0 or claims.size == 0 or not np.ptp(martingale) > 0:
         return none

@@ -209,3 +209,10 @@ def test_choose_tilt_for_level_follows_the_pilot():
     # cap 1 up to the pilot's error in the number of claims (50 paths of 9: 5% each)
     lw_var = choice.theta**2 * lam * np.dot(probs * amounts**2, np.exp(choice.theta * amounts))
     assert lw_var == pytest.approx(1.0, rel=0.15)
+
+
+def test_a_plan_that_starts_empty_is_tilted_by_its_joiners():
+    # red when the case-cost mix comes from the empty starting pool only: no tilt at all
+    empty = make_scenario(members=0, growth={"curve": "constant", "joiners": 20_000})
+    choice = choose_tilt_for_level(empty, 0.995, pilot_paths=50, seed=45, threads=1)
+    assert choice.correlation > 0.8 and choice.theta > 0 and choice.reduction > 2
