@@ -9,7 +9,8 @@ import numpy as np
 from numba import prange
 
 from engine._jit import jit
-from engine.kernel import ILLNESS, N_ELIG
+from engine.kernel_inputs import N_ELIG
+from engine.kernel_steps import ILLNESS
 from engine.rng import poisson, seed_stream
 from engine.simulate import KernelInputs
 

@@ -10,7 +10,8 @@ does not compute stay zero.
 import numpy as np
 
 from engine import kernel as K
-from engine.simulate import KernelInputs
+from engine import kernel_inputs as P
+from engine.kernel_inputs import KernelInputs
 
 Outputs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -61,8 +62,12 @@ def _block(
 ) -> None:
     """One block of paths, written into the given rows of the outputs."""
     par, ipar = inputs.par, inputs.ipar
-    lag, n_elig, max_age = int(ipar[K.LAG]), int(ipar[K.N_ELIG]), int(ipar[K.MAX_AGE])
-    waiting_share, prepay = bool(ipar[K.WAITING_SHARE]), par[K.PREPAY]
+    lag, n_elig, max_age = (
+        int(ipar[P.IPAR["lag"]]),
+        int(ipar[P.IPAR["n_elig"]]),
+        int(ipar[P.IPAR["max_age"]]),
+    )
+    waiting_share, prepay = bool(ipar[P.IPAR["waiting_share"]]), par[P.PREPAY]
     n_paths = counts.shape[0]
     m = np.repeat(inputs.members0[None], n_paths, axis=0)  # [path, tenure, sex, age, class]
     n_share_ten = m.shape[1] if waiting_share else n_elig
@@ -71,7 +76,7 @@ def _block(
     approval = inputs.approval[:n_elig, None, None, None]
     cc, benefit = inputs.case_cost, inputs.benefit
     cc_by_age = cc[:, None]  # broadcasts over [path, tenure, sex, age, class]
-    theta = par[K.THETA]
+    theta = par[P.TILT]
     tilt = theta * cc_by_age
     log_weight, martingale = np.zeros(n_paths), np.zeros(n_paths)
     pending = np.zeros((lag + 1, n_paths, m.shape[3]), dtype=np.int64)
@@ -81,7 +86,7 @@ def _block(
     notice_left = np.zeros(n_paths, dtype=np.int64)
     path_ints[:, K.PATH_INT_VARS.index("closure_period")] = -1
     closure = path_ints[:, K.PATH_INT_VARS.index("closure_period")]
-    reserve = np.full(n_paths, par[K.RESERVE0])
+    reserve = np.full(n_paths, par[P.RESERVE])
     contributed = np.zeros(n_paths)  # average past contributions of a current member
     zero_f, zero_i = np.zeros(n_paths), np.zeros(n_paths, dtype=np.int64)
     for t in range(counts.shape[1]):
@@ -102,7 +107,7 @@ def _block(
             k = rng.binomial(k, approval)
         approved = _sum(k)
         pending[(t + lag) % (lag + 1)] += k.sum(axis=(1, 2, 4))
-        if ipar[K.CLAIMANTS_LEAVE]:
+        if ipar[P.IPAR["claimants_leave"]]:
             e -= k
         eligible, waiting = _sum(m[:, :n_elig]), _sum(m[:, n_elig:])
         sharing = np.where(open_, eligible + waiting if waiting_share else eligible, 0)
@@ -115,9 +120,9 @@ def _block(
         nobody = sharing == 0
         with np.errstate(divide="ignore", invalid="ignore"):  # inf caps, empty pools
             per_member = cc[None, :] / sharing[:, None]
-            over = per_member > par[K.CAP_CASE]
-            share = np.where(over, due_now * par[K.CAP_CASE], due_now * per_member).sum(axis=1)
-            excess = due_now * (cc[None, :] - par[K.CAP_CASE] * sharing[:, None])
+            over = per_member > par[P.CAP_CASE]
+            share = np.where(over, due_now * par[P.CAP_CASE], due_now * per_member).sum(axis=1)
+            excess = due_now * (cc[None, :] - par[P.CAP_CASE] * sharing[:, None])
             backstop = np.where(over, excess, 0.0).sum(axis=1)
             share_pre = np.where(nobody, 0.0, cost / sharing)
         share = np.where(nobody, 0.0, share)
@@ -125,8 +130,8 @@ def _block(
         due_now[:] = 0
         # the reserve fund pays the share above its trigger
         with np.errstate(divide="ignore", invalid="ignore"):
-            draws = open_ & (reserve > 0.0) & (share > par[K.RESERVE_TRIGGER])
-            excess = (share - par[K.RESERVE_TRIGGER]) * sharing
+            draws = open_ & (reserve > 0.0) & (share > par[P.RESERVE_TRIGGER])
+            excess = (share - par[P.RESERVE_TRIGGER]) * sharing
             reserve_draw = np.where(draws, np.minimum(reserve, excess), 0.0)
             reserve -= reserve_draw
             share = np.where(draws, share - reserve_draw / sharing, share)
@@ -134,15 +139,15 @@ def _block(
             ytd[open_] = 0.0
         # per-period and calendar-year caps (inf - inf and inf * 0 where they do not bind)
         with np.errstate(invalid="ignore"):
-            over = share > par[K.CAP_PERIOD]
-            backstop += np.where(over, (share - par[K.CAP_PERIOD]) * sharing, 0.0)
-            share = np.where(over, par[K.CAP_PERIOD], share)
-            room = par[K.CAP_YEAR] - ytd
+            over = share > par[P.CAP_PERIOD]
+            backstop += np.where(over, (share - par[P.CAP_PERIOD]) * sharing, 0.0)
+            share = np.where(over, par[P.CAP_PERIOD], share)
+            room = par[P.CAP_YEAR] - ytd
             over = share > room
             backstop += np.where(over, (share - room) * sharing, 0.0)
             share = np.where(over, room, share)
         ytd += np.where(open_, share, 0.0)
-        due = np.where(open_, share + par[K.MEMBER_FEE], 0.0)
+        due = np.where(open_, share + par[P.MEMBER_FEE], 0.0)
         need = due * sharing
         with np.errstate(divide="ignore", invalid="ignore"):
             contributed += np.where(sharing > 0, need / (eligible + waiting), 0.0)
@@ -156,38 +161,41 @@ def _block(
             pool = pool - paid
             shortfall = need - paid
             top_up = open_ & (sharing > 0)
-            top_up &= (shortfall > 0.0) | (pool < par[K.MIN_BALANCE] * sharing)
+            top_up &= (shortfall > 0.0) | (pool < par[P.MIN_BALANCE] * sharing)
             with np.errstate(divide="ignore", invalid="ignore"):
                 per_short = np.where(top_up, shortfall / sharing, 0.0)
                 balance = np.where(top_up, pool / holders, 0.0)
-            if par[K.TOPUP] < 1.0:
-                x = rng.binomial(m[:, :n_share_ten], 1.0 - par[K.TOPUP])
+            if par[P.TOPUP] < 1.0:
+                x = rng.binomial(m[:, :n_share_ten], 1.0 - par[P.TOPUP])
                 x *= top_up[:, None, None, None, None]
                 m[:, :n_share_ten] -= x
                 lapses = _sum(x)
             stayers = sharing - lapses
             recovered = stayers * per_short
-            units = np.maximum(1.0, np.ceil((per_short + par[K.MIN_BALANCE] - balance) / prepay))
+            units = np.maximum(1.0, np.ceil((per_short + par[P.MIN_BALANCE] - balance) / prepay))
             pool = pool + np.where(
                 top_up, stayers * (units * prepay - per_short) - lapses * balance, 0.0
             )
-        elif par[K.FAILURE] > 0.0:
-            failures = rng.binomial(sharing, par[K.FAILURE])
+        elif par[P.FAILURE_RATE] > 0.0:
+            failures = rng.binomial(sharing, par[P.FAILURE_RATE])
             shortfall = failures * due
-            recovered = par[K.RECOVERY] * shortfall
+            recovered = par[P.RECOVERY_RATE] * shortfall
             paid = need - shortfall
         # step 7: membership flows, priced on the share just paid
-        ratio = due / par[K.REF_SHARE] if par[K.REF_SHARE] > 0.0 else np.ones(n_paths)
+        ratio = due / par[P.REF_SHARE] if par[P.REF_SHARE] > 0.0 else np.ones(n_paths)
         before = _sum(m)
         exits, deaths, joiners = zero_i, zero_i, zero_i
-        if ipar[K.EXITS_ON]:
-            price = par[K.PRICE_RATE] * ratio[:, None] ** par[[K.ELASTICITY_STD, K.ELASTICITY_IMP]]
+        if ipar[P.IPAR["exits_on"]]:
+            price = (
+                par[P.PRICE_RATE]
+                * ratio[:, None] ** par[[P.ELASTICITY_STANDARD, P.ELASTICITY_IMPAIRED]]
+            )
             hz = inputs.base_exit[None, :, :, None] + price[:, None, None, :]  # [path, s, a, c]
             p = np.where(open_[:, None, None, None] & (hz > 0.0), -np.expm1(-hz), 0.0)
             x = rng.binomial(m, p[:, None])
             m -= x
             dead = np.zeros_like(x)
-            if ipar[K.MORTALITY_ON]:
+            if ipar[P.IPAR["mortality_on"]]:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     q = np.where(hz > 0.0, inputs.mortality[None, :, :, None] / hz, 0.0)
                 dead = rng.binomial(x, q[:, None])
@@ -197,8 +205,8 @@ def _block(
             with np.errstate(divide="ignore", invalid="ignore"):
                 pool = np.where(before > 0, pool * (before - exits - deaths) / before, pool)
         if inputs.join_expected[t] > 0.0:
-            expected = inputs.join_expected[t] * np.maximum(ratio, 0.5) ** -par[K.JOIN_ELASTICITY]
-            f = np.minimum(1.0, par[K.IMPAIRED_F0] * ratio ** par[K.IMPAIRED_GAMMA])
+            expected = inputs.join_expected[t] * np.maximum(ratio, 0.5) ** -par[P.JOIN_ELASTICITY]
+            f = np.minimum(1.0, par[P.IMPAIRED_SHARE] * ratio ** par[P.IMPAIRED_SENSITIVITY])
             lam = (expected * open_)[:, None, None] * inputs.join_weights
             k0 = rng.poisson(lam * (1.0 - f)[:, None, None])
             k1 = rng.poisson(lam * f[:, None, None])
@@ -232,9 +240,9 @@ def _block(
         impaired = _sum(m[..., 1:])
         # step 8: closure below the minimum, the notice period, the end with its run-off
         after = eligible + waiting if waiting_share else eligible
-        announce = open_ & (after < ipar[K.MIN_MEMBERS])
+        announce = open_ & (after < ipar[P.IPAR["min_members"]])
         phase[announce] = 1
-        notice_left[announce] = ipar[K.NOTICE]
+        notice_left[announce] = ipar[P.IPAR["notice"]]
         closure[announce] = t
         notice_left[closing] -= 1
         end = (phase == 1) & (notice_left == 0)
@@ -245,18 +253,18 @@ def _block(
             path_ints[end, K.PATH_INT_VARS.index("stranded_members")] = left[end]
         if "stranded_contributions" in K.TOTAL_VARS:
             totals[end, K.TOTAL_VARS.index("stranded_contributions")] = (left * contributed)[end]
-        if ipar[K.TRANSFER]:
-            runoff = runoff + np.where(end, left * par[K.TRANSFER_COST], 0.0)
+        if ipar[P.IPAR["transfer"]]:
+            runoff = runoff + np.where(end, left * par[P.TRANSFER_COST], 0.0)
         pending[:, end] = 0
         m[end] = 0
         pool = np.where(end, 0.0, pool)
         eligible, waiting, impaired = (np.where(end, 0, v) for v in (eligible, waiting, impaired))
         # step 9: accounts and outputs (zero once a path has ended)
         liability = backstop + shortfall - recovered + runoff + reserve_draw
-        revenue = cost - benefits + par[K.MEMBER_FEE] * sharing
-        reserve = np.where(live, reserve + par[K.RESERVE_RATE] * revenue, reserve)
-        platform_cost = par[K.FIXED_COST] + par[K.COST_CASE] * claims
-        platform_cost = platform_cost + par[K.COST_JOINER] * joiners
+        revenue = cost - benefits + par[P.MEMBER_FEE] * sharing
+        reserve = np.where(live, reserve + par[P.RESERVE_RATE] * revenue, reserve)
+        platform_cost = par[P.FIXED_COST] + par[P.COST_PER_CASE] * claims
+        platform_cost = platform_cost + par[P.COST_PER_JOINER] * joiners
         net = revenue - platform_cost - liability
         outputs = {
             "members": eligible + waiting,

@@ -19,6 +19,7 @@ from benchmarks.bound import bare_draws, cohort_means
 from benchmarks.figures import RESULTS_DIR, THREADS, CpuTimed
 from benchmarks.numpy_step import numpy_paths
 from engine import kernel, kernel_steps
+from engine.kernel_inputs import N_ELIG
 from engine.rng import root_key
 from engine.scenario import load_scenario
 from engine.scenario_inputs import prepare
@@ -28,7 +29,7 @@ SCENARIO = load_scenario("scenarios/xianghubao.toml").replace(run={"years": 1})
 INPUTS = prepare(SCENARIO)
 KEY, _ = root_key(SCENARIO.run.seed)
 LAM = cohort_means(INPUTS)
-COHORTS = int(np.count_nonzero(INPUTS.members0[: INPUTS.ipar[kernel.N_ELIG]]))
+COHORTS = int(np.count_nonzero(INPUTS.members0[: INPUTS.ipar[N_ELIG]]))
 PERIODS = SCENARIO.periods
 LARGE = 100_000
 KEPT: dict[str, Any] = {}  # the kernel's 10^5-path outputs, for the NumPy agreement check

@@ -34,18 +34,6 @@ from numba import prange
 from engine import kernel_inputs as P
 from engine._jit import jit
 from engine.kernel_closure import closure_time, exit_cost
-from engine.kernel_inputs import (  # noqa: F401 (indices still read by name elsewhere)
-    CLAIMANTS_LEAVE,
-    ELASTICITY_IMP,
-    ELASTICITY_STD,
-    EXITS_ON,
-    MAX_AGE,
-    MEMBER_FEE,
-    N_ELIG,
-    PRICE_RATE,
-    REF_SHARE,
-    WAITING_SHARE,
-)
 from engine.kernel_steps import (  # noqa: F401 (the streams, read by the reference)
     CLOSURE_STREAM,
     DEDUCTION,

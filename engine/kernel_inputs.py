@@ -283,9 +283,8 @@ TREND_SD = PAR["trend_sd"]
 DISPERSION = PAR["dispersion"]
 SHOCK_RATE = PAR["shock_rate"]
 SHOCK_SIZE = PAR["shock_size"]
-ELASTICITY_STD, ELASTICITY_IMP = ELASTICITY_STANDARD, ELASTICITY_IMPAIRED  # older names
 
-# Indices of the rules still read by name elsewhere (engine.policy, engine.tail)
+# Indices of the rules read by name outside the kernel (engine.cohorts, engine.tail)
 N_ELIG, CLAIMANTS_LEAVE, WAITING_SHARE = (
     IPAR["n_elig"],
     IPAR["claimants_leave"],

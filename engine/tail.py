@@ -1,44 +1,86 @@
-"""Tail risk with importance sampling and control variates.
+"""Importance sampling aimed at a tail: choosing the exponential tilt of the claim counts.
 
 A run with ``run.tilt = theta`` draws every cohort's claim count with mean
 ``lam * exp(theta * c_a)``, ``c_a`` the cost of one case at the claimant's age, and records
-each path's log likelihood ratio ``log_weight = log(dP/dQ)``. Estimates under the real model
-weight path ``i`` by ``w_i = exp(log_weight_i)``. This module turns such a run into risk
-measures with their standard errors (:func:`tail_estimates`), chooses the tilt
-(:func:`choose_tilt`, :func:`choose_tilt_for_level`, :func:`simulate_tail`) and adjusts means
-with control variates (:func:`control_variate`).
+each path's likelihood ratio (``log_weight``); :mod:`engine.importance` turns such a run
+into weighted risk measures. This module chooses ``theta``: for a static pool's threshold
+(:func:`choose_tilt`) or, from a short plain pilot run, for the VaR level of any outcome
+(:func:`choose_tilt_for_level`, used by :func:`simulate_tail` and ``huzhu run
+--tail-target``).
 
-The weights are exact likelihood ratios, ``E_Q[w] = 1``, so expectations use the plain
-importance-sampling estimator ``(1/n) sum_i w_i h(x_i)`` with standard error
-``sd(w h) / sqrt(n)``. It is not self-normalised on purpose: a tilt aimed at a deep tail
-makes the weights of the body paths spread widely (their own effective sample size
-``(sum w)^2 / sum w^2`` can be a handful of paths) while the tail estimate, which only
-involves the tail paths, stays precise; dividing by ``sum w`` would add that spread to
-every error. Without a tilt ``w_i = 1`` and all estimators are the plain Monte Carlo ones.
+**The tilt for a level.** The tilt moves only the Poisson claim counts, whose part of an
+outcome ``X`` is the cost martingale ``M = sum c_a (N - lam)`` (variance
+``sum_a L_a c_a^2``, ``L_a`` the expected claims over the horizon). Tilting by ``theta``
+shifts ``M`` by about ``mu`` of its standard deviations, and the log weights have variance
+about ``mu^2``. Standardised, ``X ~ rho Z + sqrt(1 - rho^2) E`` with ``Z`` the part
+driven by ``M``, ``rho = corr(M, X)`` from the pilot, and ``E`` what the tilt cannot move
+(membership flows, lapses, closure draws). For the tail probability ``p = 1 - level``
+beyond ``x = Phi^-1(level)`` the second moment of ``w 1{X > x}`` under the tilt is
+``exp(mu^2) Phi(-(x + |rho| mu))``, so the predicted variance reduction against plain
+Monte Carlo is ``R = p (1 - p) / (exp(mu^2) Phi(-(x + |rho| mu)) - p^2)``
+(:func:`predicted_reduction`). ``mu`` minimises that second moment, at most
+``sqrt(MAX_LOG_WEIGHT_VAR)``; ``theta`` (of the sign of ``rho``) makes the tilted expected
+claim cost exceed the plain one by ``mu sd(M)``. For ``rho = 1`` and no cap this is the
+classical ``mu = x``; for ``rho = 0.4`` it is ``mu = 0.62``, not ``rho x = 1.03``: aiming
+the whole distance to the quantile with the claims alone overshoots and leaves the tail to
+a few heavy paths.
+
+**When the tilt cannot help.** An outcome driven by what the tilt cannot move (``|rho|``
+below about 0.55: the shortfalls of prepaid plans, which follow lapses more than claims;
+the run-off of a plan closing early) has ``R`` below :data:`MIN_VARIANCE_REDUCTION`.
+Importance sampling would then buy little and rest the tail on a few paths, so
+:func:`simulate_tail` runs plain Monte Carlo instead and says so with a
+:class:`TailWarning`; its attrs record ``tail_fallback = 1``.
 """
 
-import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import optimize, stats
 
-from engine import kernel, risk
+from engine import kernel_inputs as P
 from engine.errors import InputError
+from engine.importance import (
+    COLUMNS,
+    DERIVED,
+    KNOWN_MEANS,
+    MAX_WEIGHT_SHARE,
+    MIN_ESS_ALL,
+    MIN_ESS_SHARE,
+    MIN_TAIL_PATHS,
+    TailWarning,
+    _effective_paths,
+    _mean_se,
+    _warn_unhealthy,
+    control_variate,
+    importance_weights,
+    path_values,
+    tail_estimates,
+)
 from engine.scenario import Scenario
 from engine.scenario_inputs import prepare
 from engine.simulate import resolve, simulate
 
 __all__ = [
+    "COLUMNS",
+    "DERIVED",
+    "KNOWN_MEANS",
+    "MAX_WEIGHT_SHARE",
+    "MIN_ESS_ALL",
+    "MIN_ESS_SHARE",
+    "MIN_TAIL_PATHS",
     "TailWarning",
+    "TiltChoice",
     "choose_tilt",
     "choose_tilt_for_level",
     "control_variate",
     "importance_weights",
     "path_values",
+    "predicted_reduction",
     "simulate_tail",
     "tail_estimates",
 ]
@@ -46,396 +88,84 @@ __all__ = [
 TILT_MAX = 1e-3
 """Largest ``|run.tilt|`` a scenario accepts (per yuan)."""
 
-MIN_ESS_SHARE = 0.01
-"""A tail's weights degenerate below this many effective paths per path in the tail..."""
-
-MAX_WEIGHT_SHARE = 0.1
-"""...or when one path holds more than this share of them (see :class:`TailWarning`)."""
-
-MIN_TAIL_PATHS = 1
-"""...or when fewer paths than this lie beyond it (the tilt does not reach the tail)."""
-
-MIN_ESS_ALL = 0.15
-"""All the weights of a run are unhealthy below this many effective paths per path."""
-
 MAX_LOG_WEIGHT_VAR = 1.0
 """Largest predicted variance of the log weights that :func:`choose_tilt_for_level`
 accepts (assumed; 0.5-2 are reasonable). Log weights over many periods are close to
 normal: with variance ``s2`` the effective sample size of all weights is about
 ``n exp(-s2)`` (37% of the paths at 1) and the relative error of their mean
-``sqrt((exp(s2) - 1) / n)``; for a normal tail at 99.5% a tilt of variance 1 still cuts
-the variance of the tail probability about tenfold."""
+``sqrt((exp(s2) - 1) / n)``; without the cap a 240-period run's mean weight, 1 in
+expectation, came out at 0.81."""
 
-DERIVED = {
-    "period_cost": (
-        "yuan",
-        "cost of the cases shared in the period, per-case fees included, before caps "
-        "(share_pre x sharing)",
-    ),
-}
-"""Variables computed from a Dataset's own: (units, description)."""
-
-KNOWN_MEANS = {"cost_martingale": 0.0}
-"""Controls whose expectation under the real model is known exactly."""
-
-COLUMNS = ["estimate", "std_error", "ci_low", "ci_high", "plain_std_error", "effective_paths"]
-"""Columns of :func:`tail_estimates`."""
-
-_Z95 = risk.Z95
+MIN_VARIANCE_REDUCTION = 2.0
+"""Smallest predicted variance reduction (:func:`predicted_reduction`) for which
+:func:`simulate_tail` tilts; below it it runs plain Monte Carlo (assumed; 1.5-3 are
+reasonable: at 2 the tilt needs ``|corr(M, X)|`` of about 0.55 at 99.5%)."""
 
 
-class TailWarning(UserWarning):
-    """The importance weights have degenerated: a few paths carry an estimate.
+class TiltChoice(NamedTuple):
+    """A tilt chosen from a pilot run (:func:`choose_tilt_for_level`)."""
 
-    Judged on the weights of the ``m`` paths an estimate rests on: for ``P(>t)`` those
-    beyond ``t``, for VaR and TVaR those beyond VaR (for :func:`control_variate` those with
-    a non-zero value). They degenerate when their effective sample size
-    ``(sum w)^2 / sum w^2`` is below 1% of ``m``, or when one path holds more than 10% of
-    their total and over 5 times an equal share ``1/m``, or (in a tilted run) when no path
-    lies beyond (:data:`MIN_TAIL_PATHS`). The estimate and its standard
-    error are then unreliable: lower the tilt or target a less extreme level. Plain runs
-    (equal weights) never degenerate.
-
-    :func:`simulate_tail`, which chooses its own tilt, also judges all the weights (row
-    ``mean weight``): their mean must be 1 in expectation, and their effective sample size
-    says how far estimates that rest on every path (the mean, ``P(>t)`` at low ``t``) can
-    be trusted. They are unhealthy when the mean weight is more than 3 standard errors
-    from 1 or their effective sample size is below 15% of the paths (:data:`MIN_ESS_ALL`).
-    A tilt chosen by hand for a deep threshold (:func:`choose_tilt`) spreads the body's
-    weights on purpose, so :func:`tail_estimates` does not judge them.
-    """
+    theta: float
+    """The tilt, per yuan (0: plain Monte Carlo)."""
+    correlation: float
+    """``corr(M, X)`` in the pilot, ``M`` the cost martingale, ``X`` the target."""
+    shift: float
+    """``mu``: the tilt's shift of ``M`` in its standard deviations."""
+    reduction: float
+    """Predicted variance reduction of the tail probability at the level."""
+    target: str
+    """The variable ``X`` aimed at (``period_cost`` when the target has no spread)."""
 
 
-def path_values(ds: xr.Dataset, variable: str) -> np.ndarray:
-    """Per-path values of ``variable``; per-period variables are summed over the periods.
+def predicted_reduction(
+    correlation: float, level: float, max_shift: float | None = None
+) -> tuple[float, float]:
+    """The shift ``mu`` and the predicted variance reduction ``R`` of ``P(X > VaR)``.
 
-    ``variable`` is a variable of ``ds`` or ``"period_cost"`` (:data:`DERIVED`). For a
-    one-period run a per-period variable's sum is that period's value.
+    Minimises ``mu^2 + log Phi(-(x + |rho| mu))`` over ``0 <= mu <= max_shift`` (default
+    ``2 x``), ``x = Phi^-1(level)``, and returns ``(mu, R)`` with
+    ``R = p (1 - p) / (exp(mu^2) Phi(-(x + |rho| mu)) - p^2)`` (module docstring).
 
     Examples
     --------
-    >>> ds = xr.Dataset({"backstop": (("path", "period"), [[1.0, 2.0], [0.0, 4.0]])})
-    >>> path_values(ds, "backstop").tolist()
-    [3.0, 4.0]
+    >>> mu, r = predicted_reduction(0.0, 0.995)
+    >>> round(mu, 6), round(r, 6)  # nothing to tilt: plain Monte Carlo
+    (0.0, 1.0)
+    >>> mu, r = predicted_reduction(1.0, 0.995, max_shift=1.0)
+    >>> round(mu, 3), round(r, 1)  # the cap binds; Phi(-3.576) = 1.745e-4
+    (1.0, 11.1)
     """
-    if variable == "period_cost":
-        da = ds["share_pre"] * ds["sharing"]
-    elif variable in ds.data_vars:
-        da = ds[variable]
-    else:
-        valid = sorted({str(name) for name in ds.data_vars} | set(DERIVED))
-        raise InputError(f"variable must be one of {valid}, got {variable!r}")
-    if "period" in da.dims:
-        da = da.sum("period")
-    if da.dims != ("path",):
-        raise InputError(f"variable {variable!r} has dims {da.dims}; expected path (and period)")
-    return np.asarray(da.values, dtype=float)
+    x = float(stats.norm.isf(1.0 - level))
+    p = 1.0 - level
+    rho = abs(correlation)
+    bound = 2.0 * x if max_shift is None else max_shift
+
+    def log_second(mu: float) -> float:
+        return mu * mu + float(stats.norm.logsf(x + rho * mu))
+
+    mu = 0.0
+    if rho > 0 and bound > 0:
+        found = optimize.minimize_scalar(log_second, bounds=(0.0, bound), method="bounded")
+        if found.fun < log_second(0.0):
+            mu = float(found.x)
+    second = np.exp(log_second(mu))
+    return mu, float(p * (1 - p) / (second - p * p))
 
 
-def importance_weights(ds: xr.Dataset) -> np.ndarray:
-    """Likelihood ratios ``w = exp(log_weight)``, mean 1 under the tilt (1 without one).
-
-    Examples
-    --------
-    >>> ds = xr.Dataset({"log_weight": ("path", np.log([0.5, 1.5]))})
-    >>> importance_weights(ds).tolist()
-    [0.5, 1.5]
-    """
-    with np.errstate(over="ignore"):
-        return np.exp(_log_weights(ds))
-
-
-def _log_weights(ds: xr.Dataset) -> np.ndarray:
-    if "log_weight" not in ds:
-        return np.zeros(ds.sizes["path"])
-    return np.asarray(ds["log_weight"].values, dtype=float)
-
-
-def _effective_paths(z: np.ndarray) -> tuple[float, float]:
-    """``(sum |z|)^2 / sum z^2`` and the largest share ``max |z| / sum |z|`` (0, 1 if none)."""
-    a = np.abs(z)
-    total = float(a.sum())
-    if not total > 0 or not np.isfinite(total):
-        return 0.0, 1.0
-    return total**2 / float(np.sum(a * a)), float(a.max()) / total
-
-
-def _degenerate(log_w: np.ndarray) -> bool:
-    """Whether the weights ``exp(log_w)`` of an estimate's paths degenerate (TailWarning)."""
-    m = log_w.size
-    if m == 0 or np.ptp(log_w) == 0:
-        return False
-    ess, top = _effective_paths(np.exp(log_w - log_w.max()))
-    return ess < MIN_ESS_SHARE * m or (top > MAX_WEIGHT_SHARE and top * m > 5)
-
-
-def _mean_se(z: np.ndarray) -> tuple[float, float]:
-    """Mean of ``z`` and its standard error ``sd(z) / sqrt(n)``."""
-    n = z.size
-    return float(z.mean()), float(z.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-
-
-def _row(estimate: float, se: float, plain: float, z: np.ndarray) -> list[float]:
-    """A row of :data:`COLUMNS` with a normal 95% interval."""
-    ess, _ = _effective_paths(z)
-    return [estimate, se, estimate - _Z95 * se, estimate + _Z95 * se, plain, ess]
-
-
-def _var_tvar(x: np.ndarray, w: np.ndarray, level: float) -> tuple[list[float], list[float]]:
-    """Rows for VaR and TVaR at ``level`` (:func:`engine.risk.var`, :func:`engine.risk.tvar`)
-    with the errors plain Monte Carlo would have."""
-    n = x.size
-    v, t = risk.var(x, level, w), risk.tvar(x, level, w)
-    lo_plain, hi_plain = risk.var_interval(x, level, np.sqrt(level * (1 - level) / n), w)
-    var_plain = (hi_plain - lo_plain) / (2 * _Z95)
-    var_row = [*v.row(), var_plain, _effective_paths(w * (x > v.estimate))[0]]
-    psi = np.maximum(x - v.estimate, 0.0) / (1 - level)
-    mean_psi = float(np.mean(w * psi))
-    psi_sd = np.sqrt(np.mean(w * (psi - mean_psi) ** 2))
-    return var_row, [*t.row(), float(psi_sd / np.sqrt(n)), _effective_paths(w * psi)[0]]
-
-
-def tail_estimates(
-    ds: xr.Dataset,
-    variable: str = "liability_pv",
-    *,
-    thresholds: Sequence[float] = (),
-    levels: Sequence[float] = (0.995,),
-) -> pd.DataFrame:
-    """Mean, tail probabilities, VaR and TVaR of a per-path variable under the real model.
-
-    Paths are weighted by their likelihood ratios ``w_i`` (:func:`importance_weights`), so
-    the same call serves plain and importance-sampled runs. Over ``n`` paths:
-
-    * mean ``(1/n) sum w_i x_i``, standard error ``sd(w x) / sqrt(n)``;
-    * ``P(X > t) = (1/n) sum w_i 1{x_i > t}``, standard error ``sd(w 1{x > t}) / sqrt(n)``;
-    * VaR at ``level``: the smallest ``x_k`` with estimated ``P(X > x_k) <= 1 - level``
-      (Glynn's importance-sampling quantile). Its 95% interval inverts the interval
-      ``level -/+ 1.96 s_F`` of the distribution function, ``s_F`` the standard error of
-      ``P(X > VaR)``; the standard error is the interval's width over 2 x 1.96, i.e. the
-      delta method ``s_F / f(VaR)`` with the density estimated over that interval, which
-      stays valid on a lattice (0 when the interval is one lattice point);
-    * TVaR ``= VaR + (1/n) sum w_i (x_i - VaR)^+ / (1 - level)``, the Acerbi form of
-      ``engine.exact.LatticeDistribution.tvar``. VaR minimises this expression, so to first
-      order its error is that of the mean of ``psi_i = (x_i - VaR)^+ / (1 - level)``:
-      ``sd(w psi) / sqrt(n)``.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        A run (:func:`engine.simulate.simulate`), tilted or not.
-    variable : str
-        A per-path variable, a per-period one (summed over the periods) or
-        ``"period_cost"`` (see :func:`path_values`).
-    thresholds : sequence of float
-        ``t`` for the rows ``P(>t)``.
-    levels : sequence of float
-        Levels in (0, 1) for the rows ``VaR l%`` and ``TVaR l%``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Rows ``mean``, ``P(>t)``, ``VaR l%``, ``TVaR l%`` and ``mean weight`` (the weights'
-        mean, 1 within its error when the tilt is sound, and their effective sample size
-        ``(sum w)^2 / sum w^2``), indexed by ``statistic``; columns :data:`COLUMNS`:
-        ``estimate``, ``std_error``, ``ci_low`` and ``ci_high`` (95%), ``plain_std_error``
-        (the error plain Monte Carlo with as many paths would have, estimated from the
-        same sample: ``sqrt(p (1 - p) / n)`` for a probability, ``sd_P / sqrt(n)`` for a
-        mean, the same interval inversion with ``s_F = sqrt(l (1 - l) / n)`` for VaR,
-        ``sd_P(psi) / sqrt(n)`` for TVaR) and ``effective_paths`` of the estimate (see
-        :class:`TailWarning`). ``attrs``: ``paths``, ``tilt``, ``degenerate``.
-
-    Warns
-    -----
-    TailWarning
-        When a tail estimate of a tilted run rests on too few paths.
-
-    Examples
-    --------
-    >>> ds = xr.Dataset({"liability_pv": ("path", np.arange(100.0))})
-    >>> t = tail_estimates(ds, thresholds=(89.5,), levels=(0.9,))
-    >>> t.loc[["P(>89.5)", "VaR 90%", "TVaR 90%"], "estimate"].round(9).tolist()
-    [0.1, 89.0, 94.5]
-    """
-    for level in levels:
-        if not 0.0 < level < 1.0:
-            raise InputError(f"levels must lie in (0, 1), got {level!r}")
-    x = path_values(ds, variable)
-    log_w = _log_weights(ds)
-    w = importance_weights(ds)
-    n = x.size
-    rows: dict[str, list[float]] = {}
-    tails: dict[str, np.ndarray] = {}  # the paths each tail estimate rests on
-    mean, se = risk.mean(x, w).row()[:2]
-    sd_p = np.sqrt(np.mean(w * (x - mean) ** 2))
-    rows["mean"] = _row(mean, se, float(sd_p / np.sqrt(n)), w * x)
-    for t in thresholds:
-        z = w * (x > t)
-        p, se = risk.prob_above(x, t, w).row()[:2]
-        rows[f"P(>{t:g})"] = _row(p, se, float(np.sqrt(max(p * (1 - p), 0.0) / n)), z)
-        tails[f"P(>{t:g})"] = x > t
-    for level in levels:
-        label = f"{100 * level:g}%"
-        rows[f"VaR {label}"], rows[f"TVaR {label}"] = _var_tvar(x, w, level)
-        tails[f"VaR/TVaR {label}"] = x > rows[f"VaR {label}"][0]
-    w_mean, w_se = _mean_se(w)
-    rows["mean weight"] = _row(w_mean, w_se, float("nan"), w)
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS)
-    table.index.name = "statistic"
-    tilted = np.ptp(log_w) > 0
-    bad = [
-        label
-        for label, mask in tails.items()
-        if _degenerate(log_w[mask]) or (tilted and mask.sum() < MIN_TAIL_PATHS)
-    ]
-    table.attrs.update(paths=n, tilt=_tilt_of(ds), degenerate=bool(bad))
-    if bad:
-        warnings.warn(
-            f"{variable}: importance weights degenerate for {', '.join(bad)} "
-            f"(effective paths of all {n} weights: {rows['mean weight'][-1]:.1f}); "
-            "lower the tilt or target a less extreme level",
-            TailWarning,
-            stacklevel=2,
-        )
-    return table
-
-
-def _warn_unhealthy(w_mean: float, w_se: float, ess: float, n: int) -> None:
-    """TailWarning when all the weights of a tilt chosen for a level are unhealthy."""
-    if not w_se > 0:  # equal weights
-        return
-    problems = []
-    if abs(w_mean - 1.0) > 3 * w_se:
-        problems.append(f"mean weight {w_mean:.3f} ± {w_se:.3f}, which must be 1")
-    if ess < MIN_ESS_ALL * n:
-        problems.append(f"{ess:.0f} effective paths of {n}")
-    if problems:
-        warnings.warn(
-            f"importance weights unhealthy ({'; '.join(problems)}): estimates that "
-            "rest on every path (mean, P(>t) at low t) are unreliable; lower the tilt",
-            TailWarning,
-            stacklevel=3,
-        )
-
-
-def _tilt_of(ds: xr.Dataset) -> float:
-    """The run's tilt, from the scenario recorded in the attrs (0 when absent)."""
-    text = ds.attrs.get("scenario")
-    if not text:
-        return 0.0
-    return float(json.loads(text).get("run", {}).get("tilt", 0.0))
-
-
-def control_variate(
-    ds: xr.Dataset,
-    variable: str,
-    controls: Sequence[str] | Mapping[str, float] = ("cost_martingale",),
-) -> pd.DataFrame:
-    """Mean of ``variable`` adjusted by controls with known means (regression estimator).
-
-    With likelihood ratios ``w_i`` (:func:`importance_weights`; 1 without a tilt) the
-    response is ``y*_i = w_i y_i`` and the controls ``w_i c_ij``, whose means under the
-    tilt are the known means ``mu_j`` under the real model; a tilted run adds ``w_i``
-    itself (mean 1). With ``C`` those controls and ``mu`` their means, ``beta`` is the
-    least-squares slope of ``y*`` on ``C`` (with intercept) and, over ``n`` paths and
-    ``k`` control columns:
-
-    * ``cv_mean = mean(y*) - beta . (mean(C) - mu)``;
-    * ``cv_std_error = sqrt(sum e_i^2 / (n - k - 1) / n)``, ``e`` the regression's
-      residuals;
-    * ``std_error = sd(y*) / sqrt(n)``, the error without controls;
-    * ``variance_reduction = std_error^2 / cv_std_error^2``.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        A run, tilted or not.
-    variable : str
-        As for :func:`tail_estimates`, e.g. ``"liability_pv"``, ``"backstop_pv"``,
-        ``"period_cost"``.
-    controls : sequence of str or mapping of str to float
-        Variables with known means: names from :data:`KNOWN_MEANS` (``cost_martingale``,
-        whose mean is exactly 0 under the real model, also with membership flows), or a
-        mapping ``name -> mean``. Per-period variables are summed over the periods.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row, indexed by ``variable``: ``mean`` and ``std_error`` (without controls),
-        ``cv_mean``, ``cv_std_error``, ``variance_reduction``, ``effective_paths`` (of the
-        contributions ``w y``, see :class:`TailWarning`) and ``beta[name]`` for each
-        named control.
-
-    Warns
-    -----
-    TailWarning
-        When the contributions ``w y`` of a tilted run rest on too few paths.
-
-    Examples
-    --------
-    >>> c = np.array([-1.0, 1.0, -1.0, 1.0])
-    >>> ds = xr.Dataset({"y": ("path", 10 + 2 * c + [0.1, 0, -0.1, 0]), "c": ("path", c)})
-    >>> t = control_variate(ds, "y", {"c": 0.0})
-    >>> round(float(t.loc["y", "cv_mean"]), 9), round(float(t.loc["y", "beta[c]"]), 9)
-    (10.0, 2.0)
-    """
-    if isinstance(controls, Mapping):
-        means = {str(k): float(v) for k, v in controls.items()}
-    else:
-        unknown = [c for c in controls if c not in KNOWN_MEANS]
-        if unknown:
-            raise InputError(
-                f"controls {unknown} have no known mean (known: {sorted(KNOWN_MEANS)}); "
-                "pass a mapping name -> mean"
-            )
-        means = {c: KNOWN_MEANS[c] for c in controls}
-    if not means:
-        raise InputError("controls must name at least one variable")
-    log_w = _log_weights(ds)
-    w = importance_weights(ds)
-    x = path_values(ds, variable)
-    y = w * x
-    c = np.column_stack([w * path_values(ds, name) for name in means])
-    mu = np.array(list(means.values()))
-    if np.ptp(log_w) > 0:
-        c, mu = np.column_stack([c, w]), np.append(mu, 1.0)
-    n, k = c.shape
-    if n <= k + 1:
-        raise InputError(f"need more than {k + 1} paths for {k} control columns, got {n}")
-    mean, se = _mean_se(y)
-    c_mean = c.mean(axis=0)
-    beta = np.linalg.lstsq(c - c_mean, y - mean, rcond=None)[0]
-    resid = y - mean - (c - c_mean) @ beta
-    cv_se = float(np.sqrt(np.sum(resid * resid) / (n - k - 1) / n))
-    ess, _ = _effective_paths(y)
-    if _degenerate(log_w[x != 0]):
-        warnings.warn(
-            f"{variable}: importance weights degenerate, the mean rests on {ess:.1f} "
-            f"effective paths of {n}; lower the tilt",
-            TailWarning,
-            stacklevel=2,
-        )
-    row = {
-        "mean": mean,
-        "std_error": se,
-        "cv_mean": mean - float(np.dot(beta, c_mean - mu)),
-        "cv_std_error": cv_se,
-        "variance_reduction": se**2 / cv_se**2 if cv_se > 0 else (np.inf if se > 0 else np.nan),
-        "effective_paths": ess,
-        **{f"beta[{name}]": float(b) for name, b in zip(means, beta, strict=False)},
-    }
-    return pd.DataFrame([row], index=pd.Index([variable], name="variable"))
-
-
-def _pool_claims(scenario: Scenario) -> tuple[np.ndarray, np.ndarray, float]:
+def _pool_claims(scenario: Scenario, joiners: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """The starting pool's expected approved claims per period by case cost.
 
     Returns (claims, case costs, fixed cost): ``claims[j]`` cases of cost ``costs[j]``;
-    cohorts certain to claim (infinite hazard) are not tilted and give the fixed cost.
+    cohorts certain to claim (infinite hazard) are not tilted and give the fixed cost. With
+    ``joiners``, a plan that starts without eligible members gets the joiners' age mix (one
+    member in all: only the mix matters to :func:`choose_tilt_for_level`).
     """
     inputs = prepare(scenario)
-    n_elig = int(inputs.ipar[kernel.N_ELIG])
+    n_elig = int(inputs.ipar[P.N_ELIG])
     members = inputs.members0[:n_elig] * inputs.approval[:n_elig, None, None, None]
+    if joiners and not members.any():
+        n_class = inputs.hazard.shape[-1]
+        members = np.repeat(inputs.join_weights[None, :, :, None] / n_class, n_class, axis=3)
     finite = np.isfinite(inputs.hazard)
     hazard = np.where(finite, inputs.hazard, 0.0)
     lam_by_age = (members * hazard).sum(axis=(0, 1, 3))
@@ -500,9 +230,10 @@ def choose_tilt(scenario: Scenario, threshold: float, variable: str = "period_co
 
     Examples
     --------
+    >>> from engine.plans import PERIODS_PER_YEAR
     >>> from engine.scenario import scenario_from_dict
     >>> pool = scenario_from_dict({"plan": {"preset": "kangai"},
-    ...     "population": {"members": 1_000_000}, "run": {"years": 1 / 24},
+    ...     "population": {"members": 1_000_000}, "run": {"years": 1 / PERIODS_PER_YEAR},
     ...     "claims": {"payment_lag": 0, "claimants_leave": False}})
     >>> theta = choose_tilt(pool, 1.5e7)
     >>> round(theta * 153_015, 3)  # a single case cost: log of the ratio of the means
@@ -531,113 +262,9 @@ def choose_tilt(scenario: Scenario, threshold: float, variable: str = "period_co
 def _sharing(scenario: Scenario) -> int:
     """Members sharing the first period's cases in a static pool."""
     inputs = prepare(scenario)
-    n_elig = int(inputs.ipar[kernel.N_ELIG])
+    n_elig = int(inputs.ipar[P.N_ELIG])
     members0 = inputs.members0
     return int(members0.sum() if scenario.waiting_members_share else members0[:n_elig].sum())
-
-
-def choose_tilt_for_level(
-    scenario: Scenario,
-    level: float = 0.995,
-    *,
-    pilot_paths: int = 200,
-    seed: int | np.random.SeedSequence | None = None,
-    first_path: int = 0,
-    threads: int | None = None,
-    max_log_weight_var: float | None = MAX_LOG_WEIGHT_VAR,
-    variable: str = "period_cost",
-) -> float:
-    """Tilt that moves the total claim cost over the horizon to its VaR at ``level``.
-
-    A pilot run without tilt (``pilot_paths`` paths from ``first_path`` on) gives the mean
-    ``m`` and standard deviation ``s`` of the cost shared over the horizon, ``C``
-    (``period_cost`` summed over the periods). Its VaR is taken from the normal
-    approximation ``v = m + z_level s``: a pilot this small cannot resolve a 0.995
-    quantile, and over many periods ``C`` is close to normal.
-
-    The tilt moves only the Poisson claim counts, whose part of ``C`` is the cost
-    martingale ``M = sum c_a (N - lam)``. On paths where ``C`` reaches ``v``, ``M`` is on
-    average ``beta (v - m)`` above its mean, ``beta = cov(M, C) / var(C)`` from the pilot
-    (1 for a one-period static pool, where ``C - E[C] = M``; below 1 when flows add
-    variance of their own). So ``theta`` solves
-    ``sum_a L_a c_a (exp(theta c_a) - 1) = beta (v - m)`` (``scipy.optimize.brentq``):
-    the tilted expected claim cost over the horizon exceeds the plain one by the distance
-    to VaR that the claims account for. ``L_a`` are the expected claims over the horizon
-    by case cost ``c_a``: the starting pool's age mix, scaled to the pilot's mean number
-    of claims. With ``beta = 1`` this is matching the tilted expected cost to ``v``;
-    aiming the whole distance with the claims alone would overshoot (and degenerate the
-    weights) when flows carry part of the variance.
-
-    Over many periods that tilt can still spread the weights too far for the estimates
-    that rest on every path (the mean weight, whose expectation is 1, came out at 0.81 on
-    a 240-period run): ``theta`` is lowered until the predicted variance of the log
-    weights, ``theta^2 sum_a L_a c_a^2 exp(theta c_a)``, is at most
-    :data:`MAX_LOG_WEIGHT_VAR`.
-
-    Parameters
-    ----------
-    scenario : Scenario
-        Any scenario; its tilt is ignored.
-    level : float
-        VaR level in (0.5, 1).
-    pilot_paths : int
-        Paths of the pilot run.
-    seed : int, SeedSequence or None
-        The pilot's seed; default the scenario's.
-    first_path : int
-        First path of the pilot: set it past the main run's paths so the pilot's paths are
-        independent of them (:func:`simulate_tail` does).
-    threads : int, optional
-        Threads of the pilot run (default all cores).
-    max_log_weight_var : float or None
-        The cap on the predicted variance of the log weights; None: no cap (a one-period
-        tail far out wants the full tilt, at the price of the body's weights).
-    variable : str
-        The outcome whose tail is aimed at (see :func:`path_values`): ``C`` above is this
-        variable, ``beta = cov(M, X) / var(X)``, of either sign (a liability that falls
-        when claims rise, as when a plan that closes early stops its shortfalls, wants a
-        negative tilt). A variable without spread or correlation with ``M`` in the pilot
-        falls back to ``period_cost``.
-
-    Returns
-    -------
-    float
-        ``theta`` per yuan (0 when the pilot has no claims, no spread or ``beta <= 0``).
-
-    Examples
-    --------
-    >>> from engine.scenario import load_scenario
-    >>> s = load_scenario("scenarios/meituan.toml").replace(run={"years": 1})
-    >>> choose_tilt_for_level(s, pilot_paths=40) > 0
-    True
-    """
-    if not 0.5 < level < 1.0:
-        raise InputError(f"level must lie in (0.5, 1), got {level!r}")
-    if pilot_paths < 2:
-        raise InputError(f"pilot_paths must be >= 2, got {pilot_paths}")
-    plain = scenario.replace(run={"tilt": 0.0})
-    pilot = simulate(plain, pilot_paths, seed, first_path=first_path, threads=threads)
-    martingale = path_values(pilot, "cost_martingale")
-    total_claims = float(path_values(pilot, "claims").mean())
-    claims, costs, _ = _pool_claims(scenario)
-    if total_claims <= 0 or claims.size == 0:
-        return 0.0
-    shift = 0.0
-    for name in dict.fromkeys((variable, "period_cost")):  # the target, else the claim cost
-        x = path_values(pilot, name)
-        var = float(x.var(ddof=1))
-        cov = float(np.cov(martingale, x)[0, 1]) if var > 0 else 0.0
-        if cov != 0.0 and np.isfinite(cov):
-            shift = cov / np.sqrt(var) * float(stats.norm.ppf(level))
-            break
-    if shift == 0.0:
-        return 0.0
-    claims = claims * total_claims / claims.sum()
-    base = float(np.dot(claims, costs))
-    theta = _tilt_for_mean(claims, costs, base + shift)
-    if max_log_weight_var is None:
-        return theta
-    return _cap_log_weight_variance(theta, claims, costs, max_log_weight_var)
 
 
 def _log_weight_variance(theta: float, claims: np.ndarray, costs: np.ndarray) -> float:
@@ -661,6 +288,122 @@ def _cap_log_weight_variance(
     return float(optimize.brentq(excess, lo, hi, xtol=1e-16))
 
 
+def _pilot_choice(
+    pilot: xr.Dataset, scenario: Scenario, level: float, max_var: float | None, variable: str
+) -> TiltChoice:
+    """The tilt aimed at ``variable``'s VaR at ``level`` from a plain pilot run."""
+    martingale = path_values(pilot, "cost_martingale")
+    total_claims = float(path_values(pilot, "claims").mean())
+    claims, costs, _ = _pool_claims(scenario, joiners=True)
+    none = TiltChoice(0.0, 0.0, 0.0, 1.0, variable)
+    if total_claims <= 0 or claims.size == 0 or not np.ptp(martingale) > 0:
+        return none
+    for name in dict.fromkeys((variable, "period_cost")):  # the target, else the claim cost
+        x = path_values(pilot, name)
+        rho = float(np.corrcoef(martingale, x)[0, 1]) if np.ptp(x) > 0 else 0.0
+        if rho != 0.0 and np.isfinite(rho):
+            break
+    else:
+        return none
+    mu, reduction = predicted_reduction(rho, level, None if max_var is None else np.sqrt(max_var))
+    claims = claims * total_claims / claims.sum()
+    base = float(np.dot(claims, costs))
+    shift = np.sign(rho) * mu * float(martingale.std(ddof=1))
+    theta = _tilt_for_mean(claims, costs, base + shift) if shift else 0.0
+    if max_var is not None:
+        theta = _cap_log_weight_variance(theta, claims, costs, max_var)
+    return TiltChoice(theta, rho, mu, reduction, name)
+
+
+def choose_tilt_for_level(
+    scenario: Scenario,
+    level: float = 0.995,
+    *,
+    pilot_paths: int = 200,
+    seed: int | np.random.SeedSequence | None = None,
+    first_path: int = 0,
+    threads: int | None = None,
+    max_log_weight_var: float | None = MAX_LOG_WEIGHT_VAR,
+    variable: str = "period_cost",
+) -> TiltChoice:
+    """Tilt aimed at the VaR at ``level`` of ``variable``, from a plain pilot run.
+
+    A pilot without tilt (``pilot_paths`` paths from ``first_path`` on) gives
+    ``rho = corr(M, X)``, ``M`` the cost martingale and ``X`` the target (``variable``;
+    ``period_cost`` when the target has no spread or no correlation in the pilot), and
+    ``sd(M)``. ``mu`` and the predicted reduction follow from :func:`predicted_reduction`;
+    ``theta`` solves ``sum_a L_a c_a (exp(theta c_a) - 1) = sign(rho) mu sd(M)``
+    (``scipy.optimize.brentq``), ``L_a`` the expected claims over the horizon by case cost
+    ``c_a``: the starting pool's age mix scaled to the pilot's mean number of claims. It is
+    then lowered, if need be, until the predicted variance of the log weights,
+    ``theta^2 sum_a L_a c_a^2 exp(theta c_a)``, is at most ``max_log_weight_var``. See the
+    module docstring for the model behind the choice.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Any scenario; its tilt is ignored.
+    level : float
+        VaR level in (0.5, 1).
+    pilot_paths : int
+        Paths of the pilot run.
+    seed : int, SeedSequence or None
+        The pilot's seed; default the scenario's.
+    first_path : int
+        First path of the pilot: set it past the main run's paths so the pilot's paths are
+        independent of them (:func:`simulate_tail` does).
+    threads : int, optional
+        Threads of the pilot run (default all cores).
+    max_log_weight_var : float or None
+        The cap on the variance of the log weights; None: no cap (a one-period tail far out
+        wants the full tilt, at the price of the body's weights).
+    variable : str
+        The outcome aimed at (see :func:`path_values`); ``rho`` may have either sign (a
+        liability that falls when claims rise wants a negative tilt).
+
+    Returns
+    -------
+    TiltChoice
+        ``theta`` per yuan (0 when the pilot has no claims or no spread), ``rho``, ``mu``,
+        the predicted reduction and the variable aimed at.
+
+    Examples
+    --------
+    >>> from engine.scenario import load_scenario
+    >>> s = load_scenario("scenarios/meituan.toml").replace(run={"years": 1})
+    >>> choice = choose_tilt_for_level(s, pilot_paths=40, variable="liability_pv")
+    >>> choice.theta > 0, choice.correlation > 0.5, choice.reduction > 2
+    (True, True, True)
+    """
+    if not 0.5 < level < 1.0:
+        raise InputError(f"level must lie in (0.5, 1), got {level!r}")
+    if pilot_paths < 2:
+        raise InputError(f"pilot_paths must be >= 2, got {pilot_paths}")
+    plain = scenario.replace(run={"tilt": 0.0})
+    pilot = simulate(plain, pilot_paths, seed, first_path=first_path, threads=threads)
+    return _pilot_choice(pilot, scenario, level, max_log_weight_var, variable)
+
+
+def _warn_fallback(choice: TiltChoice, level: float, paths: int, least: float) -> None:
+    """TailWarning when the tilt's predicted variance reduction is below ``least``."""
+    beyond = paths * (1 - level)
+    need = (
+        f"; {paths:,} plain paths leave {beyond:.1f} beyond the VaR: about "
+        f"{10 / (1 - level):,.0f} give VaR and TVaR with their errors"
+        if beyond < 10
+        else ""
+    )
+    warnings.warn(
+        f"{choice.target}: the claim counts that importance sampling tilts explain "
+        f"{100 * choice.correlation**2:.0f}% of its variance in the pilot (correlation "
+        f"{choice.correlation:.2f}); a tilt would cut the variance at {level:g} by a predicted "
+        f"{choice.reduction:.2f}x, below {least:g}x: plain Monte Carlo "
+        f"estimates reported{need}",
+        TailWarning,
+        stacklevel=3,
+    )
+
+
 def simulate_tail(
     scenario: Scenario,
     level: float = 0.995,
@@ -672,15 +415,15 @@ def simulate_tail(
     variables: Sequence[str] = ("liability_pv", "period_cost"),
     threads: int | None = None,
     max_log_weight_var: float | None = MAX_LOG_WEIGHT_VAR,
+    min_reduction: float = MIN_VARIANCE_REDUCTION,
 ) -> tuple[xr.Dataset, pd.DataFrame]:
     """Importance-sampled run aimed at the tail at ``level``, with its risk measures.
 
     Fixes the seed (:func:`engine.simulate.resolve`), chooses the tilt aimed at the first
-    of ``variables`` with :func:`choose_tilt_for_level` from a pilot of ``pilot_paths``
-    plain paths numbered after the main run's (so independent of them, same seed), runs
-    ``paths`` tilted paths
-    and estimates each of ``variables`` with :func:`tail_estimates` at ``level``. The same
-    arguments reproduce the same tilt and run.
+    of ``variables`` (:func:`choose_tilt_for_level`) from ``pilot_paths`` plain paths
+    numbered after the main run's, runs ``paths`` tilted paths and estimates each of
+    ``variables`` (:func:`tail_estimates`) at ``level``. Below ``min_reduction`` the run is
+    plain (tilt 0) and a :class:`TailWarning` says why. Same arguments, same tilt and run.
 
     Parameters
     ----------
@@ -698,18 +441,23 @@ def simulate_tail(
         Threads of both runs (default all cores).
     max_log_weight_var : float or None
         As for :func:`choose_tilt_for_level`.
+    min_reduction : float
+        Smallest predicted variance reduction worth a tilt (0: always tilt).
 
     Returns
     -------
     ds : xarray.Dataset
-        The tilted run; attrs ``tilt``, ``tail_level`` and ``pilot_paths`` added.
+        The run; attrs added: ``tilt``, ``tail_level``, ``pilot_paths``,
+        ``tail_correlation``, ``tail_shift``, ``tail_predicted_reduction`` (the
+        :class:`TiltChoice`) and ``tail_fallback`` (1 when plain Monte Carlo was run).
     table : pandas.DataFrame
         Rows ``(variable, statistic)``, columns as in :func:`tail_estimates`.
 
     Warns
     -----
     TailWarning
-        When the importance weights degenerate, or all of them are unhealthy.
+        When the run falls back to plain Monte Carlo or the weights degenerate or are
+        unhealthy.
 
     Examples
     --------
@@ -720,7 +468,7 @@ def simulate_tail(
     True
     """
     scenario = resolve(scenario, paths, seed, years)
-    theta = choose_tilt_for_level(
+    choice = choose_tilt_for_level(
         scenario,
         level,
         pilot_paths=pilot_paths,
@@ -729,8 +477,26 @@ def simulate_tail(
         max_log_weight_var=max_log_weight_var,
         variable=variables[0],
     )
-    ds = simulate(scenario.replace(run={"tilt": theta}), threads=threads)
-    ds.attrs.update(tilt=theta, tail_level=level, pilot_paths=pilot_paths)
+    fallback = choice.reduction < min_reduction
+    if fallback:
+        _warn_fallback(choice, level, scenario.run.paths, min_reduction)
+        choice = choice._replace(theta=0.0)
+    ds = simulate(scenario.replace(run={"tilt": choice.theta}), threads=threads)
+    ds.attrs.update(tail_level=level, pilot_paths=pilot_paths, tail_fallback=int(fallback))
+    return ds, _estimate(ds, choice, variables, level)
+
+
+def _estimate(
+    ds: xr.Dataset, choice: TiltChoice, variables: Sequence[str], level: float
+) -> pd.DataFrame:
+    """Record ``choice`` in ``ds``'s attrs and estimate ``variables`` at ``level``; warn
+    when all the weights are unhealthy."""
+    ds.attrs.update(
+        tilt=choice.theta,
+        tail_correlation=choice.correlation,
+        tail_shift=choice.shift,
+        tail_predicted_reduction=choice.reduction,
+    )
     table = pd.concat(
         {name: tail_estimates(ds, name, levels=(level,)) for name in variables},
         names=["variable", "statistic"],
@@ -738,4 +504,4 @@ def simulate_tail(
     w = importance_weights(ds)
     w_mean, w_se = _mean_se(w)
     _warn_unhealthy(w_mean, w_se, _effective_paths(w)[0], w.size)
-    return ds, table
+    return table

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from engine import kernel as K
+from engine import kernel_inputs as P
 from engine.scenario_inputs import prepare
 from engine.simulate import simulate
 from tests.conftest import make_scenario
@@ -27,7 +27,7 @@ def test_static_pool_exit_cost_is_the_notice_by_hand_to_the_fen():
     inputs = prepare(scenario)
     lam = float((inputs.members0[0] * inputs.hazard).sum())  # claims per period, static
     benefit, cost = 300_000.0, 300_000.0 * 1.08
-    fee = inputs.par[K.MEMBER_FEE] * 200_000  # members' fees the platform forgoes
+    fee = inputs.par[P.MEMBER_FEE] * 200_000  # members' fees the platform forgoes
     assert fee > 0
     for t in range(0, 20):  # no birthday within the notice
         pending = ds.approved.values[:, t]  # approved now, due next period (lag 1)

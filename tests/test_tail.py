@@ -2,22 +2,28 @@
 
 import numpy as np
 import pytest
-import xarray as xr
+from scipy import stats
 
 from engine import exact
+from engine.plans import PERIODS_PER_YEAR
 from engine.scenario import load_scenario
 from engine.simulate import simulate
 from engine.tail import (
     TailWarning,
     choose_tilt,
+    choose_tilt_for_level,
     control_variate,
     path_values,
+    predicted_reduction,
     simulate_tail,
     tail_estimates,
 )
 from tests.conftest import make_scenario
 
-STATIC = {"claims": {"payment_lag": 0, "claimants_leave": False}, "run": {"years": 1 / 24}}
+STATIC = {
+    "claims": {"payment_lag": 0, "claimants_leave": False},
+    "run": {"years": 1 / PERIODS_PER_YEAR},
+}
 PATHS = 4000
 POOL = make_scenario(members=200_000, **STATIC)  # 相互宝, about 9 claims a period
 MEITUAN = load_scenario("scenarios/meituan.toml").replace(run={"years": 1})
@@ -33,38 +39,6 @@ def lattice_threshold(dist, p):
     sf = np.array([dist.sf(i * dist.unit) for i in k])
     i = int(np.argmin(np.abs(np.log(np.maximum(sf, 1e-300) / p))))
     return (i + 0.5) * dist.unit
-
-
-def synthetic(x, log_weight=None):
-    x = np.asarray(x, dtype=float)
-    lw = np.zeros(x.size) if log_weight is None else np.asarray(log_weight, dtype=float)
-    return xr.Dataset({"liability_pv": ("path", x), "log_weight": ("path", lw)})
-
-
-def test_plain_run_gives_plain_estimators():
-    x = np.random.default_rng(1).gamma(2.0, 1e6, size=1000)
-    table = tail_estimates(synthetic(x), thresholds=(4e6,), levels=(0.99,))
-    n, p = x.size, (x > 4e6).mean()
-    assert table.loc["P(>4e+06)", "estimate"] == pytest.approx(p)
-    assert table.loc["P(>4e+06)", "std_error"] == pytest.approx(np.sqrt(p * (1 - p) / n), 1e-3)
-    assert table.loc["mean", "std_error"] == pytest.approx(x.std(ddof=1) / np.sqrt(n))
-    assert table.loc["VaR 99%", "estimate"] == np.sort(x)[int(np.ceil(n * 0.99)) - 1]
-    for row in ("mean", "P(>4e+06)", "TVaR 99%"):
-        assert table.loc[row, "plain_std_error"] == pytest.approx(
-            table.loc[row, "std_error"], rel=2e-3
-        )
-    assert table.loc["mean weight", "estimate"] == 1.0
-    assert not table.attrs["degenerate"]
-
-
-def test_weighted_estimates_by_hand():
-    ds = synthetic([1.0, 2.0, 3.0, 4.0], np.log([0.5, 0.5, 1.5, 1.5]))
-    table = tail_estimates(ds, thresholds=(2.5,), levels=(0.5,))
-    # P(X > 2.5) = (1.5 + 1.5) / 4; the tail above 2 weighs 3/4 > 1/2, above 3 weighs 3/8
-    assert table.loc["P(>2.5)", "estimate"] == 0.75
-    assert table.loc["VaR 50%", "estimate"] == 3.0
-    assert table.loc["TVaR 50%", "estimate"] == 3.0 + 1.5 * 1.0 / 4 / 0.5
-    assert table.loc["mean", "estimate"] == (0.5 * 1 + 0.5 * 2 + 1.5 * 3 + 1.5 * 4) / 4
 
 
 @pytest.fixture(scope="module")
@@ -191,34 +165,54 @@ def test_simulate_tail_is_reproducible():
     assert ta.equals(tb)
 
 
-def test_degenerate_weights_warn():
-    ds = simulate(POOL.replace(run={"tilt": 1e-5}), paths=500, seed=39)
-    with pytest.warns(TailWarning, match="degenerate for P"):
-        table = tail_estimates(ds, "period_cost", thresholds=(5e6,))
-    assert table.attrs["degenerate"]
-    with pytest.warns(TailWarning, match="the mean rests on"):
-        control_variate(ds, "period_cost")
+@pytest.mark.parametrize(("rho", "mu"), [(1.0, 2.0), (0.4, 0.6), (0.6, 1.0)])
+def test_predicted_reduction_matches_a_bivariate_normal_simulation(rho, mu):
+    # X = rho Z + sqrt(1 - rho^2) E with Z shifted by mu: the second moment of w 1{X > x}
+    # estimated by drawing, against exp(mu^2) Phi(-(x + rho mu)) behind the prediction
+    level, n = 0.995, 400_000
+    x, p = stats.norm.isf(1 - level), 1 - level
+    g = np.random.default_rng(43)
+    z = g.standard_normal(n) + mu
+    big = rho * z + np.sqrt(1 - rho**2) * g.standard_normal(n) > x
+    contrib = np.exp(-mu * z + mu * mu / 2) * big
+    second, se = np.mean(contrib**2), np.std(contrib**2) / np.sqrt(n)
+    reduction = predicted_reduction(rho, level, max_shift=mu)[1]
+    predicted_second = p * (1 - p) / reduction + p * p
+    assert abs(second - predicted_second) <= 4 * se, (second, predicted_second, se)
+    assert abs(contrib.mean() - p) <= 4 * contrib.std() / np.sqrt(n)  # the weights are exact
 
 
-def test_errors():
-    ds = synthetic([1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match=r"variable must be one of \['liability_pv', 'log_weight'"):
-        tail_estimates(ds, "claims")
-    with pytest.raises(ValueError, match="levels must lie in"):
-        tail_estimates(ds, levels=(1.0,))
-    with pytest.raises(ValueError, match="have no known mean"):
-        control_variate(ds, "liability_pv", ("log_weight",))
-    with pytest.raises(ValueError, match="need more than 2 paths"):
-        control_variate(synthetic([1.0, 2.0]), "liability_pv", {"log_weight": 0.0})
+@pytest.mark.parametrize("rho", [1.0, 0.4])
+def test_predicted_shift_is_the_optimum(rho):
+    # d/dmu [mu^2 + log Phi(-(x + rho mu))] = 0: 2 mu = rho phi(y) / Phi(-y), y = x + rho mu
+    x = stats.norm.isf(0.005)
+    mu, _ = predicted_reduction(rho, 0.995)
+    y = x + rho * mu
+    assert 2 * mu == pytest.approx(rho * stats.norm.pdf(y) / stats.norm.sf(y), rel=1e-3)
+    assert predicted_reduction(rho, 0.995, max_shift=0.5)[0] == pytest.approx(0.5, abs=1e-4)
+    assert predicted_reduction(-rho, 0.995)[0] == pytest.approx(mu)  # either sign
 
 
-def test_user_controls_with_known_means():
-    # per-case cap 0.1 yuan x 200,000 members: the backstop of a case is its cost less 20,000,
-    # so it is linear in the cost martingale and the claim count, and the regression is exact
-    ds = simulate(POOL, paths=1000, seed=40)
+def test_weak_correlation_gets_a_weaker_tilt_than_the_quantile_distance():
+    # the old choice shifted M by rho x standard deviations: 1.03 at rho = 0.4
+    mu, reduction = predicted_reduction(0.4, 0.995)
+    assert 0.5 < mu < 0.75 and 1.3 < reduction < 1.6
+
+
+def test_choose_tilt_for_level_follows_the_pilot():
+    # a static pool: the period's cost is the martingale plus a constant, corr exactly 1
+    choice = choose_tilt_for_level(POOL, 0.995, pilot_paths=50, seed=44, threads=1)
+    assert choice.correlation == pytest.approx(1.0) and choice.target == "period_cost"
+    assert choice.shift == pytest.approx(1.0, abs=1e-4)  # the cap on the log weights binds
     lam, amounts, probs = exact.pool_severity(POOL)
-    truth = exact.per_case_cap_backstop(lam, amounts, probs, 0.1, 200_000)
-    row = control_variate(ds, "backstop", {"claims": lam, "cost_martingale": 0.0}).iloc[0]
-    assert row.cv_mean == pytest.approx(truth, rel=1e-9)
-    assert row["beta[claims]"] == pytest.approx(-20_000)
-    assert row.variance_reduction > 1e6
+    # the log weights' variance theta^2 sum lam_a c_a^2 exp(theta c_a), from the table, is the
+    # cap 1 up to the pilot's error in the number of claims (50 paths of 9: 5% each)
+    lw_var = choice.theta**2 * lam * np.dot(probs * amounts**2, np.exp(choice.theta * amounts))
+    assert lw_var == pytest.approx(1.0, rel=0.15)
+
+
+def test_a_plan_that_starts_empty_is_tilted_by_its_joiners():
+    # red when the case-cost mix comes from the empty starting pool only: no tilt at all
+    empty = make_scenario(members=0, growth={"curve": "constant", "joiners": 20_000})
+    choice = choose_tilt_for_level(empty, 0.995, pilot_paths=50, seed=45, threads=1)
+    assert choice.correlation > 0.8 and choice.theta > 0 and choice.reduction > 2

@@ -147,8 +147,12 @@ def run(args: argparse.Namespace) -> None:
     )
     print()
     if tail_table is not None:
-        tilt = ds.attrs["tilt"]
-        print(f"importance sampling aimed at the {args.tail_target:g} level, tilt {tilt:.3g}/yuan")
+        if ds.attrs["tail_fallback"]:
+            print(f"plain Monte Carlo: a tilt cannot reach the {args.tail_target:g} tail (warning)")
+        else:
+            tilt = ds.attrs["tilt"]
+            aim = f"importance sampling aimed at the {args.tail_target:g} level"
+            print(f"{aim}, tilt {tilt:.3g}/yuan")
         print()
         explain.weighted_text(tail_table, ds.sizes["path"])
     else:
