@@ -101,8 +101,8 @@ def _horizon_run(scenario: Scenario, horizon_years: float) -> tuple[Scenario, in
     periods = round(horizon_years * PERIODS_PER_YEAR)
     if periods < 1:
         raise InputError(f"horizon_years must cover at least one period, got {horizon_years}")
-    if scenario.run.tilt != 0:
-        raise InputError("capital needs an untilted run: set run.tilt to 0")
+    if scenario.run.tilted:
+        raise InputError("capital needs an untilted run: set run.tilt and run.tilt_notice to 0")
     years = (periods + scenario.termination.notice_periods) / PERIODS_PER_YEAR
     return scenario.replace(run={"years": years}), periods
 

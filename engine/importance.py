@@ -86,7 +86,7 @@ DERIVED = {
 }
 """Variables computed from a Dataset's own: (units, description)."""
 
-KNOWN_MEANS = {"cost_martingale": 0.0}
+KNOWN_MEANS = {"cost_martingale": 0.0, "notice_martingale": 0.0}
 """Controls whose expectation under the real model is known exactly."""
 
 COLUMNS = ["estimate", "std_error", "ci_low", "ci_high", "plain_std_error", "effective_paths"]
@@ -266,7 +266,7 @@ def tail_estimates(
         same sample: ``sqrt(p (1 - p) / n)`` for a probability, ``sd_P / sqrt(n)`` for a
         mean, the same interval inversion with ``s_F = sqrt(l (1 - l) / n)`` for VaR,
         ``sd_P(psi) / sqrt(n)`` for TVaR) and ``effective_paths`` of the estimate (see
-        :class:`TailWarning`). ``attrs``: ``paths``, ``tilt``, ``degenerate``.
+        :class:`TailWarning`). ``attrs``: ``paths``, ``tilt``, ``tilt_notice``, ``degenerate``.
 
     Warns
     -----
@@ -290,7 +290,7 @@ def tail_estimates(
     table = pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS)
     table.index.name = "statistic"
     bad = _degenerate_tails(log_w, tails)
-    table.attrs.update(paths=n, tilt=_tilt_of(ds), degenerate=bool(bad))
+    table.attrs.update(paths=n, degenerate=bool(bad), **_tilts_of(ds))
     if bad:
         warnings.warn(
             f"{variable}: importance weights degenerate for {', '.join(bad)} "
@@ -330,12 +330,10 @@ def _warn_unhealthy(w_mean: float, w_se: float, ess: float, n: int) -> None:
         )
 
 
-def _tilt_of(ds: xr.Dataset) -> float:
-    """The run's tilt, from the scenario recorded in the attrs (0 when absent)."""
-    text = ds.attrs.get("scenario")
-    if not text:
-        return 0.0
-    return float(json.loads(text).get("run", {}).get("tilt", 0.0))
+def _tilts_of(ds: xr.Dataset) -> dict[str, float]:
+    """The run's tilts, from the scenario recorded in the attrs (0 when absent)."""
+    run = json.loads(ds.attrs.get("scenario") or "{}").get("run", {})
+    return {name: float(run.get(name, 0.0)) for name in ("tilt", "tilt_notice")}
 
 
 def _control_means(controls: Sequence[str] | Mapping[str, float]) -> dict[str, float]:

@@ -87,6 +87,7 @@ WRITTEN_OFF, NOTICE_PAID, EXIT_COST = _M("written_off"), _M("notice_paid"), _M("
 LIABILITY_PV, BACKSTOP_PV, SHORTFALL_PV = _T("liability_pv"), _T("backstop_pv"), _T("shortfall_pv")
 RUNOFF_PV, SHARE_TOTAL, PLATFORM_RESULT = _T("runoff_pv"), _T("share_total"), _T("platform_result")
 LOG_WEIGHT, COST_MARTINGALE, RESERVE_PV = _T("log_weight"), _T("cost_martingale"), _T("reserve_pv")
+NOTICE_MARTINGALE = _T("notice_martingale")
 STRANDED_CONTRIBUTIONS = _T("stranded_contributions")
 CLOSURE_PERIOD, STRANDED_MEMBERS, CLOSURE_CAUSE = (
     _P("closure_period"),
@@ -119,7 +120,7 @@ class PathState(NamedTuple):
     owed: np.ndarray
     """What they owe (yuan)."""
     acc: np.ndarray
-    """The log likelihood ratio and the cost martingale."""
+    """The log likelihood ratio, the cost martingale and its part from the notice."""
     st: np.ndarray
     """The generator of the step."""
     dst: np.ndarray
@@ -128,6 +129,8 @@ class PathState(NamedTuple):
     """Weight 1 per duration slot."""
     tilt: np.ndarray
     """Importance-sampling tilt ``[regime, age]``."""
+    tilt_notice: np.ndarray
+    """The tilt in the periods of a closure notice ``[regime, age]``."""
     known: np.ndarray
     """The path's incidence factor from its parameter draws ``[period]``."""
     shocks: np.ndarray
@@ -177,8 +180,10 @@ def new_state(key, path, inputs, params, rules, periods):
     for w in range(m.shape[0]):
         tot[w] = m[w].sum()
     tilt = np.empty(inputs.case_cost.shape)
+    tilt_notice = np.empty(inputs.case_cost.shape)
     for r in range(tilt.shape[0]):
         tilt[r] = params[0, P.TILT] * inputs.case_cost[r]
+        tilt_notice[r] = params[0, P.TILT_NOTICE] * inputs.case_cost[r]
     held = np.zeros(max(rules.remove_after - 1, 1), dtype=np.int64)
     known = np.empty(periods)
     shocks = np.empty(periods)
@@ -191,11 +196,12 @@ def new_state(key, path, inputs, params, rules, periods):
         np.zeros(m.shape[1:], dtype=np.int64),
         held,
         np.zeros(held.size),
-        np.zeros(2),
+        np.zeros(3),
         np.empty(4, dtype=np.uint64),
         np.empty(4, dtype=np.uint64),
         np.ones(dm.shape[0]),
         tilt,
+        tilt_notice,
         known,
         shocks,
         np.zeros(2),
@@ -218,12 +224,15 @@ def illness_step(key, path, t, phase, s, inputs, params, rules, c):
         else params[t, P.INCIDENCE]
     )
     factor *= s.known[t] * s.shocks[t]
+    before = s.acc[1]
     c[CLAIMS], c[APPROVED] = step_illness(
         s.st, s.dst, s.m, s.dm, s.tot, inputs.hazard[r], inputs.approval[r], rules.n_elig,
         rules.claimants_leave, s.pending[(t + lag) % (lag + 1)], inputs.case_cost[r],
-        s.tilt[r], s.acc, factor, inputs.tenure_factor, inputs.slot_factor,
-        rules.duration_on != 0,
+        s.tilt_notice[r] if phase == NOTICE else s.tilt[r], s.acc, factor,
+        inputs.tenure_factor, inputs.slot_factor, rules.duration_on != 0,
     )  # fmt: skip
+    if phase == NOTICE:
+        s.acc[2] += s.acc[1] - before
 
 
 @jit
@@ -488,6 +497,7 @@ def run_path(key, path, inputs, params, rules, counts, money, totals, path_ints)
             path_ints,
         )  # fmt: skip
     totals[LOG_WEIGHT], totals[COST_MARTINGALE] = s.acc[0], s.acc[1]
+    totals[NOTICE_MARTINGALE] = s.acc[2]
 
 
 @jit(parallel=True)

@@ -106,6 +106,8 @@ class Params(NamedTuple):
     """Platform's cost per joiner (yuan)."""
     tilt: float
     """Importance-sampling tilt per yuan of case cost (read in period 0)."""
+    tilt_notice: float
+    """The tilt in the periods of a closure notice instead (read in period 0)."""
     reserve: float
     """Reserve fund at the start (yuan; read in period 0)."""
     reserve_trigger: float
@@ -270,6 +272,7 @@ FIXED_COST = PAR["fixed_cost"]
 COST_PER_CASE = PAR["cost_per_case"]
 COST_PER_JOINER = PAR["cost_per_joiner"]
 TILT = PAR["tilt"]
+TILT_NOTICE = PAR["tilt_notice"]
 RESERVE = PAR["reserve"]
 RESERVE_TRIGGER = PAR["reserve_trigger"]
 RESERVE_RATE = PAR["reserve_rate"]

@@ -255,8 +255,10 @@ def compare_levers(
     0.0
     """
     base = resolve(scenario, paths, seed, years)
-    if base.run.tilt != 0:
-        raise InputError("compare_levers needs an untilted run: set run.tilt to 0")
+    if base.run.tilted:
+        raise InputError(
+            "compare_levers needs an untilted run: set run.tilt and run.tilt_notice to 0"
+        )
     problems = ["lever 'base': the name is reserved for the base run"] if "base" in levers else []
     runs = {"base": base}
     for name, updates in levers.items():

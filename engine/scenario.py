@@ -159,12 +159,15 @@ class Scenario(_Section):
             )
         plan = self.plan
         if self.tier in plan.tiers:
-            exponent = abs(self.run.tilt) * float(plan.case_cost_by_age(self.tier).max())
-            if exponent > 15:
-                problems.append(
-                    f"run.tilt: {self.run.tilt:g} multiplies claim rates by exp({exponent:.0f}); "
-                    "|tilt| x the largest case cost must be at most 15"
-                )
+            largest = float(plan.case_cost_by_age(self.tier).max())
+            for field in ("tilt", "tilt_notice"):
+                tilt = getattr(self.run, field)
+                if abs(tilt) * largest > 15:
+                    problems.append(
+                        f"run.{field}: {tilt:g} multiplies claim rates by "
+                        f"exp({abs(tilt) * largest:.0f}); |tilt| x the largest case cost must "
+                        "be at most 15"
+                    )
         caps = (plan.cap_per_case, plan.cap_per_period, plan.cap_per_year)
         if any(math.isnan(c) for c in caps):
             problems.append("plan: caps must be numbers >= 0 or inf, not nan")

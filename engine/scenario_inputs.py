@@ -246,6 +246,7 @@ def _par(
         cost_per_case=scenario.platform.cost_per_case,
         cost_per_joiner=scenario.platform.cost_per_joiner,
         tilt=scenario.run.tilt,
+        tilt_notice=scenario.run.tilt_notice,
         reserve=scenario.policy.reserve,
         reserve_trigger=scenario.policy.reserve_trigger,
         reserve_rate=scenario.policy.reserve_rate,

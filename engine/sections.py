@@ -63,6 +63,18 @@ class Run(_Section):
         allow_inf_nan=False,
         description="importance sampling: exponential tilt of case costs, per yuan",
     )
+    tilt_notice: float = Field(
+        0.0,
+        ge=-1e-3,
+        le=1e-3,
+        allow_inf_nan=False,
+        description="importance sampling: the tilt in the periods of a closure notice instead",
+    )
+
+    @property
+    def tilted(self) -> bool:
+        """Whether the run is importance-sampled (either tilt set)."""
+        return self.tilt != 0 or self.tilt_notice != 0
 
     @model_validator(mode="after")
     def _dates_representable(self) -> Self:

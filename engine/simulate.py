@@ -242,10 +242,11 @@ def simulate(
     if not all(0 <= q <= 1 for q in quantiles):
         raise InputError(f"quantiles must lie in [0, 1], got {quantiles}")
     scenario = resolve(scenario, paths, seed, years)
-    if mode == "streaming" and scenario.run.tilt != 0:
+    if mode == "streaming" and scenario.run.tilted:
         raise InputError(
-            f"run.tilt: {scenario.run.tilt:g} needs mode 'full': streaming keeps unweighted "
-            "per-period statistics, which would describe the tilted model"
+            f"run.tilt: {scenario.run.tilt:g}, run.tilt_notice: {scenario.run.tilt_notice:g} "
+            "need mode 'full': streaming keeps unweighted per-period statistics, which would "
+            "describe the tilted model"
         )
     if mode == "full":
         _check_memory(scenario)

@@ -144,6 +144,12 @@ TABLE = (
         "yuan",
         "sum of case cost x (claims - expected claims): mean exactly 0",
     ),
+    Variable(
+        "notice_martingale",
+        TOTAL,
+        "yuan",
+        "the part of cost_martingale from the periods of a closure notice: mean exactly 0",
+    ),
     Variable("reserve_pv", TOTAL, "yuan", "discounted total drawn from the reserve fund"),
     Variable(
         "stranded_contributions",

@@ -225,7 +225,7 @@ def reference_path(key, path, inputs, scenario):
     pool = m.sum() * prepay
     ytd, phase, notice_left, closure = 0.0, 0, 0, -1
     reserve, contributed, stranded = par.reserve, 0.0, 0
-    log_weight = martingale = 0.0
+    log_weight = martingale = notice_martingale = 0.0
     periods = scenario.periods
     out = {
         v.name: np.zeros(periods, dtype=np.int64 if v.kind == COUNT else float)
@@ -259,6 +259,7 @@ def reference_path(key, path, inputs, scenario):
         seed_stream(key, np.int64(path), np.int64(3 * t + K.ILLNESS), st)
         # illness and audit
         claims = approved = 0
+        before = martingale
         factor = par.incidence * par.claims_rush if phase == 1 else par.incidence
         factor *= known[t] * shocks[t]
         for w, s, a, c in cells(m[:n_elig]) if phase != 3 else []:
@@ -274,10 +275,11 @@ def reference_path(key, path, inputs, scenario):
                 else:
                     x = n * tenure_w[w]
                 lam = x * (h * factor)
-                tilt = Params._make(inputs.par).tilt * case_cost[a]
-                if tilt != 0:
-                    k = poisson(st, lam * np.exp(tilt))
-                    log_weight += lam * np.expm1(tilt) - tilt * k
+                base = Params._make(inputs.par)  # the tilts are read in period 0
+                tilt = (base.tilt_notice if phase == 1 else base.tilt) * case_cost[a]
+                if tilt != 0:  # the C library's exp, as compiled code: NumPy's differs by an ulp
+                    k = poisson(st, lam * math.exp(tilt))
+                    log_weight += lam * math.expm1(tilt) - tilt * k
                 else:
                     k = poisson(st, lam)
                 martingale += case_cost[a] * (k - lam)
@@ -291,6 +293,8 @@ def reference_path(key, path, inputs, scenario):
                 m[w, s, a, c] = n - k
                 if duration_on and w == 0:
                     thin(dst, dm, (s, a, c), n, k, slot_w, tenure_w[0])
+        if phase == 1:
+            notice_martingale += martingale - before
         eligible, waiting = int(m[:n_elig].sum()), int(m[n_elig:].sum())
         sharing = eligible + waiting if share_waiting else eligible
         share = backstop = shortfall = recovered = runoff = paid = due = reserve_draw = 0.0
@@ -536,5 +540,6 @@ def reference_path(key, path, inputs, scenario):
         totals["platform_result"] += net
         totals["reserve_pv"] += reserve_draw * d
     totals["log_weight"], totals["cost_martingale"] = log_weight, martingale
+    totals["notice_martingale"] = notice_martingale
     totals.update(closure_period=closure, stranded_members=stranded, closure_cause=cause)
     return out | totals

@@ -59,6 +59,20 @@ CASES = {
         **FLOWS,
     ),
     "tilted": make_scenario(members=300_000, run={"years": 1, "tilt": 2e-6}),
+    "tilted-notice": make_scenario(  # the notice's own tilt, in a paid and an unpaid notice
+        members=300_000,
+        run={"years": 1, "tilt": 1e-6, "tilt_notice": 6e-6},
+        termination={"announce_on": "2021-03-01", "notice_periods": 3, "claims_rush": 1.5},
+    ),
+    "tilted-unpaid-notice": make_scenario(
+        members=300_000,
+        run={"years": 1, "tilt_notice": -4e-6},
+        termination={
+            "announce_on": "2021-03-01",
+            "notice_periods": 2,
+            "members_pay_notice": False,
+        },
+    ),
     "levers": make_scenario(
         members=600_000,
         run={"years": 2},
