@@ -1,36 +1,42 @@
-"""Importance sampling aimed at a tail: choosing the exponential tilt of the claim counts.
+"""Importance sampling aimed at a tail: choosing the exponential tilts of the claim counts.
 
 A run with ``run.tilt = theta`` draws every cohort's claim count with mean
 ``lam * exp(theta * c_a)``, ``c_a`` the cost of one case at the claimant's age, and records
-each path's likelihood ratio (``log_weight``); :mod:`engine.importance` turns such a run
-into weighted risk measures. This module chooses ``theta``: for a static pool's threshold
+each path's likelihood ratio (``log_weight``); in the periods of a closure notice it uses
+``run.tilt_notice`` instead. :mod:`engine.importance` turns such a run into weighted risk
+measures. This module chooses the tilts: for a static pool's threshold
 (:func:`choose_tilt`) or, from a short plain pilot run, for the VaR level of any outcome
 (:func:`choose_tilt_for_level`, used by :func:`simulate_tail` and ``huzhu run
 --tail-target``).
 
-**The tilt for a level.** The tilt moves only the Poisson claim counts, whose part of an
-outcome ``X`` is the cost martingale ``M = sum c_a (N - lam)`` (variance
-``sum_a L_a c_a^2``, ``L_a`` the expected claims over the horizon). Tilting by ``theta``
-shifts ``M`` by about ``mu`` of its standard deviations, and the log weights have variance
-about ``mu^2``. Standardised, ``X ~ rho Z + sqrt(1 - rho^2) E`` with ``Z`` the part
-driven by ``M``, ``rho = corr(M, X)`` from the pilot, and ``E`` what the tilt cannot move
-(membership flows, lapses, closure draws). For the tail probability ``p = 1 - level``
-beyond ``x = Phi^-1(level)`` the second moment of ``w 1{X > x}`` under the tilt is
-``exp(mu^2) Phi(-(x + |rho| mu))``, so the predicted variance reduction against plain
-Monte Carlo is ``R = p (1 - p) / (exp(mu^2) Phi(-(x + |rho| mu)) - p^2)``
-(:func:`predicted_reduction`). ``mu`` minimises that second moment, at most
-``sqrt(MAX_LOG_WEIGHT_VAR)``; ``theta`` (of the sign of ``rho``) makes the tilted expected
-claim cost exceed the plain one by ``mu sd(M)``. For ``rho = 1`` and no cap this is the
-classical ``mu = x``; for ``rho = 0.4`` it is ``mu = 0.62``, not ``rho x = 1.03``: aiming
-the whole distance to the quantile with the claims alone overshoots and leaves the tail to
-a few heavy paths.
+**The tilts for a level.** The tilts move only the Poisson claim counts, whose part of an
+outcome ``X`` is the cost martingale ``M = sum c_a (N - lam)``, the sum of two uncorrelated
+parts: ``M_open`` from the periods while the plan is open and ``M_notice``
+(``notice_martingale``) from those of a closure notice. The pilot fits ``X`` by least
+squares on the two parts, ``Y = b_o M_open + b_n M_notice``, and measures
+``rho = corr(Y, X)``. A closure's run-off and the notice a platform pays follow the few
+notice periods' claims, which the whole path's ``M`` dilutes: on 灯火互助 the fit raises
+``rho`` from 0.34 (``M`` alone) to 0.74. Tilting part ``j`` so that its mean moves by
+``kappa b_j var(M_j)`` shifts ``Y`` by ``mu`` of its standard deviations when
+``kappa = mu / sd(Y)``, and gives log weights of variance about ``mu^2`` (the exponential
+family of a normal vector shifted along ``b``). Standardised, ``X ~ rho Z + sqrt(1 - rho^2)
+E`` with ``Z`` the part driven by ``Y`` and ``E`` what the tilts cannot move (membership
+flows, lapses, closure draws, and the top-up rounding of prepaid plans). For the tail
+probability ``p = 1 - level`` beyond ``x = Phi^-1(level)`` the second moment of
+``w 1{X > x}`` under the tilt is ``exp(mu^2) Phi(-(x + rho mu))``, so the predicted
+variance reduction against plain Monte Carlo is
+``R = p (1 - p) / (exp(mu^2) Phi(-(x + rho mu)) - p^2)`` (:func:`predicted_reduction`).
+``mu`` minimises that second moment, at most ``sqrt(MAX_LOG_WEIGHT_VAR)``; each ``theta``
+solves the mean shift of its part exactly (the expected claims of its phase by case cost).
+For ``rho = 1`` and no cap this is the classical ``mu = x``; for ``rho = 0.4`` it is
+``mu = 0.62``, not ``rho x = 1.03``: aiming the whole distance to the quantile with the
+claims alone overshoots and leaves the tail to a few heavy paths.
 
-**When the tilt cannot help.** An outcome driven by what the tilt cannot move (``|rho|``
-below about 0.55: the shortfalls of prepaid plans, which follow lapses more than claims;
-the run-off of a plan closing early) has ``R`` below :data:`MIN_VARIANCE_REDUCTION`.
-Importance sampling would then buy little and rest the tail on a few paths, so
-:func:`simulate_tail` runs plain Monte Carlo instead and says so with a
-:class:`TailWarning`; its attrs record ``tail_fallback = 1``.
+**When the tilt cannot help.** An outcome that the claims barely drive (``rho`` below
+about 0.3 at 99.5%) has ``R`` below :data:`MIN_VARIANCE_REDUCTION`. Importance sampling
+would then buy little and rest the tail on a few paths, so :func:`simulate_tail` runs plain
+Monte Carlo instead and says so with a :class:`TailWarning`; its attrs record
+``tail_fallback = 1``.
 """
 
 import warnings
@@ -96,21 +102,27 @@ normal: with variance ``s2`` the effective sample size of all weights is about
 ``sqrt((exp(s2) - 1) / n)``; without the cap a 240-period run's mean weight, 1 in
 expectation, came out at 0.81."""
 
-MIN_VARIANCE_REDUCTION = 2.0
+MIN_VARIANCE_REDUCTION = 1.2
 """Smallest predicted variance reduction (:func:`predicted_reduction`) for which
-:func:`simulate_tail` tilts; below it it runs plain Monte Carlo (assumed; 1.5-3 are
-reasonable: at 2 the tilt needs ``|corr(M, X)|`` of about 0.55 at 99.5%)."""
+:func:`simulate_tail` tilts; below it it runs plain Monte Carlo (assumed; 1.1-2 are
+reasonable). At 99.5% 1.2 needs ``rho`` of about 0.3. The prepaid plans' shortfalls have
+``rho`` of 0.35-0.55 (the rounding of top-ups to whole prepayments, which the claims do not
+move smoothly, is the rest): their tilt buys a reduction of 1.3-2, measured by
+``python -m benchmarks.tail_agreement``; at 2 they ran plain Monte Carlo."""
 
 
 class TiltChoice(NamedTuple):
     """A tilt chosen from a pilot run (:func:`choose_tilt_for_level`)."""
 
     theta: float
-    """The tilt, per yuan (0: plain Monte Carlo)."""
+    """The tilt while the plan is open, per yuan (0: plain Monte Carlo)."""
+    theta_notice: float
+    """The tilt in the periods of a closure notice, per yuan."""
     correlation: float
-    """``corr(M, X)`` in the pilot, ``M`` the cost martingale, ``X`` the target."""
+    """``corr(Y, X)`` in the pilot: ``X`` the target, ``Y`` its least-squares fit on the
+    cost martingale's parts while open and in a notice."""
     shift: float
-    """``mu``: the tilt's shift of ``M`` in its standard deviations."""
+    """``mu``: the tilts' shift of ``Y`` in its standard deviations."""
     reduction: float
     """Predicted variance reduction of the tail probability at the level."""
     target: str
@@ -288,31 +300,60 @@ def _cap_log_weight_variance(
     return float(optimize.brentq(excess, lo, hi, xtol=1e-16))
 
 
+def _phase_claims(pilot: xr.Dataset, notice: int) -> tuple[float, float]:
+    """The pilot's mean claims per path while open and in a closure notice (the ``notice``
+    periods after the closure period)."""
+    claims = np.asarray(pilot["claims"].values, dtype=float)
+    closed = np.asarray(pilot["closure_period"].values)[:, None]
+    t = np.arange(claims.shape[1])[None, :]
+    in_notice = (closed >= 0) & (t > closed) & (t <= closed + notice)
+    total, during = claims.sum(axis=1).mean(), (claims * in_notice).sum(axis=1).mean()
+    return float(total - during), float(during)
+
+
+def _linear_part(x: np.ndarray, parts: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares coefficients of ``x`` on the columns of ``parts`` (with a constant) and
+    the correlation of ``x`` with the fitted combination (0 without spread)."""
+    design = np.column_stack([np.ones(x.size), parts])
+    coef = np.linalg.lstsq(design, x, rcond=None)[0][1:]
+    fitted = parts @ coef
+    if not (np.ptp(x) > 0 and np.ptp(fitted) > 0):
+        return coef, 0.0
+    return coef, float(np.corrcoef(fitted, x)[0, 1])
+
+
 def _pilot_choice(
     pilot: xr.Dataset, scenario: Scenario, level: float, max_var: float | None, variable: str
 ) -> TiltChoice:
-    """The tilt aimed at ``variable``'s VaR at ``level`` from a plain pilot run."""
-    martingale = path_values(pilot, "cost_martingale")
-    total_claims = float(path_values(pilot, "claims").mean())
+    """The tilts aimed at ``variable``'s VaR at ``level`` from a plain pilot run."""
+    total = path_values(pilot, "cost_martingale")
+    during = path_values(pilot, "notice_martingale")
+    martingales = np.column_stack([total - during, during])  # open, notice: uncorrelated
+    phase_claims = np.array(_phase_claims(pilot, scenario.termination.notice_periods))
+    moving = (np.ptp(martingales, axis=0) > 0) & (phase_claims > 0)
     claims, costs, _ = _pool_claims(scenario, joiners=True)
-    none = TiltChoice(0.0, 0.0, 0.0, 1.0, variable)
-    if total_claims <= 0 or claims.size == 0 or not np.ptp(martingale) > 0:
+    none = TiltChoice(0.0, 0.0, 0.0, 0.0, 1.0, variable)
+    if claims.size == 0 or not moving.any():
         return none
     for name in dict.fromkeys((variable, "period_cost")):  # the target, else the claim cost
-        x = path_values(pilot, name)
-        rho = float(np.corrcoef(martingale, x)[0, 1]) if np.ptp(x) > 0 else 0.0
-        if rho != 0.0 and np.isfinite(rho):
+        coef, rho = _linear_part(path_values(pilot, name), martingales[:, moving])
+        if rho > 0 and np.isfinite(rho):
             break
     else:
         return none
     mu, reduction = predicted_reduction(rho, level, None if max_var is None else np.sqrt(max_var))
-    claims = claims * total_claims / claims.sum()
-    base = float(np.dot(claims, costs))
-    shift = np.sign(rho) * mu * float(martingale.std(ddof=1))
-    theta = _tilt_for_mean(claims, costs, base + shift) if shift else 0.0
-    if max_var is not None:
-        theta = _cap_log_weight_variance(theta, claims, costs, max_var)
-    return TiltChoice(theta, rho, mu, reduction, name)
+    kappa = mu / float((martingales[:, moving] @ coef).std(ddof=1))
+    thetas = np.zeros(2)
+    for j, b in zip(np.flatnonzero(moving), coef, strict=True):
+        phase = claims * phase_claims[j] / claims.sum()
+        base = float(np.dot(phase, costs))
+        shift = kappa * b * float(martingales[:, j].var(ddof=1))
+        theta = _tilt_for_mean(phase, costs, base + shift) if shift else 0.0
+        if max_var is not None:  # the phase's share of the log weights' variance
+            share = (kappa * b * float(martingales[:, j].std(ddof=1)) / mu) ** 2 if mu else 0.0
+            theta = _cap_log_weight_variance(theta, phase, costs, max_var * share)
+        thetas[j] = theta
+    return TiltChoice(float(thetas[0]), float(thetas[1]), rho, mu, reduction, name)
 
 
 def choose_tilt_for_level(
@@ -326,18 +367,19 @@ def choose_tilt_for_level(
     max_log_weight_var: float | None = MAX_LOG_WEIGHT_VAR,
     variable: str = "period_cost",
 ) -> TiltChoice:
-    """Tilt aimed at the VaR at ``level`` of ``variable``, from a plain pilot run.
+    """Tilts aimed at the VaR at ``level`` of ``variable``, from a plain pilot run.
 
-    A pilot without tilt (``pilot_paths`` paths from ``first_path`` on) gives
-    ``rho = corr(M, X)``, ``M`` the cost martingale and ``X`` the target (``variable``;
-    ``period_cost`` when the target has no spread or no correlation in the pilot), and
-    ``sd(M)``. ``mu`` and the predicted reduction follow from :func:`predicted_reduction`;
-    ``theta`` solves ``sum_a L_a c_a (exp(theta c_a) - 1) = sign(rho) mu sd(M)``
-    (``scipy.optimize.brentq``), ``L_a`` the expected claims over the horizon by case cost
-    ``c_a``: the starting pool's age mix scaled to the pilot's mean number of claims. It is
-    then lowered, if need be, until the predicted variance of the log weights,
-    ``theta^2 sum_a L_a c_a^2 exp(theta c_a)``, is at most ``max_log_weight_var``. See the
-    module docstring for the model behind the choice.
+    A pilot without tilt (``pilot_paths`` paths from ``first_path`` on) gives the least-squares
+    fit ``Y = b_o M_open + b_n M_notice`` of the target ``X`` (``variable``; ``period_cost``
+    when the target has no spread or no correlation in the pilot) on the cost martingale's
+    parts while open and in a closure notice, and ``rho = corr(Y, X)``. ``mu`` and the
+    predicted reduction follow from :func:`predicted_reduction`. Each part's tilt solves
+    ``sum_a L_a c_a (exp(theta c_a) - 1) = kappa b_j var(M_j)``, ``kappa = mu / sd(Y)``
+    (``scipy.optimize.brentq``), ``L_a`` the expected claims of the phase by case cost ``c_a``:
+    the starting pool's age mix scaled to the pilot's mean number of claims in the phase. It
+    is then lowered, if need be, until the predicted variance of its log weights,
+    ``theta^2 sum_a L_a c_a^2 exp(theta c_a)``, is at most its share of
+    ``max_log_weight_var``. See the module docstring for the model behind the choice.
 
     Parameters
     ----------
@@ -358,14 +400,14 @@ def choose_tilt_for_level(
         The cap on the variance of the log weights; None: no cap (a one-period tail far out
         wants the full tilt, at the price of the body's weights).
     variable : str
-        The outcome aimed at (see :func:`path_values`); ``rho`` may have either sign (a
-        liability that falls when claims rise wants a negative tilt).
+        The outcome aimed at (see :func:`path_values`); a liability that falls when claims
+        rise gets a negative tilt.
 
     Returns
     -------
     TiltChoice
-        ``theta`` per yuan (0 when the pilot has no claims or no spread), ``rho``, ``mu``,
-        the predicted reduction and the variable aimed at.
+        ``theta`` and ``theta_notice`` per yuan (0 when the pilot has no claims or no
+        spread), ``rho``, ``mu``, the predicted reduction and the variable aimed at.
 
     Examples
     --------
@@ -379,7 +421,7 @@ def choose_tilt_for_level(
         raise InputError(f"level must lie in (0.5, 1), got {level!r}")
     if pilot_paths < 2:
         raise InputError(f"pilot_paths must be >= 2, got {pilot_paths}")
-    plain = scenario.replace(run={"tilt": 0.0})
+    plain = scenario.replace(run={"tilt": 0.0, "tilt_notice": 0.0})
     pilot = simulate(plain, pilot_paths, seed, first_path=first_path, threads=threads)
     return _pilot_choice(pilot, scenario, level, max_log_weight_var, variable)
 
@@ -419,11 +461,11 @@ def simulate_tail(
 ) -> tuple[xr.Dataset, pd.DataFrame]:
     """Importance-sampled run aimed at the tail at ``level``, with its risk measures.
 
-    Fixes the seed (:func:`engine.simulate.resolve`), chooses the tilt aimed at the first
+    Fixes the seed (:func:`engine.simulate.resolve`), chooses the tilts aimed at the first
     of ``variables`` (:func:`choose_tilt_for_level`) from ``pilot_paths`` plain paths
     numbered after the main run's, runs ``paths`` tilted paths and estimates each of
     ``variables`` (:func:`tail_estimates`) at ``level``. Below ``min_reduction`` the run is
-    plain (tilt 0) and a :class:`TailWarning` says why. Same arguments, same tilt and run.
+    plain (tilts 0) and a :class:`TailWarning` says why. Same arguments, same tilts and run.
 
     Parameters
     ----------
@@ -447,7 +489,7 @@ def simulate_tail(
     Returns
     -------
     ds : xarray.Dataset
-        The run; attrs added: ``tilt``, ``tail_level``, ``pilot_paths``,
+        The run; attrs added: ``tilt``, ``tilt_notice``, ``tail_level``, ``pilot_paths``,
         ``tail_correlation``, ``tail_shift``, ``tail_predicted_reduction`` (the
         :class:`TiltChoice`) and ``tail_fallback`` (1 when plain Monte Carlo was run).
     table : pandas.DataFrame
@@ -480,8 +522,9 @@ def simulate_tail(
     fallback = choice.reduction < min_reduction
     if fallback:
         _warn_fallback(choice, level, scenario.run.paths, min_reduction)
-        choice = choice._replace(theta=0.0)
-    ds = simulate(scenario.replace(run={"tilt": choice.theta}), threads=threads)
+        choice = choice._replace(theta=0.0, theta_notice=0.0)
+    tilts = {"tilt": choice.theta, "tilt_notice": choice.theta_notice}
+    ds = simulate(scenario.replace(run=tilts), threads=threads)
     ds.attrs.update(tail_level=level, pilot_paths=pilot_paths, tail_fallback=int(fallback))
     return ds, _estimate(ds, choice, variables, level)
 
@@ -493,6 +536,7 @@ def _estimate(
     when all the weights are unhealthy."""
     ds.attrs.update(
         tilt=choice.theta,
+        tilt_notice=choice.theta_notice,
         tail_correlation=choice.correlation,
         tail_shift=choice.shift,
         tail_predicted_reduction=choice.reduction,

@@ -197,6 +197,8 @@ def test_reference_cases_exercise_every_flow():
     assert (world.closure_cause == 2).all() and world.removed.sum() > 0
     assert world.arrears.max() > 0 and world.recovered.sum() > 0 and world.deaths.sum() > 0
     assert (ds["hazard-prepay-duration"].closure_cause == 3).all()
+    for name in ("tilted-notice", "tilted-unpaid-notice"):  # the notice tilt was drawn with
+        assert (ds[name].notice_martingale != 0).all() and (ds[name].closure_cause == 2).all()
     assert ds["hazard-prepay-duration"].lapses.sum() > 0
     assert ds["arrears-never-removed"].written_off.sum() > 0
     assert ds["removed-after-one"].removed.sum() > 0
@@ -312,3 +314,18 @@ def test_kernel_writes_each_output_at_its_place_in_the_table():
     assert all(hasattr(kernel, v.name.upper()) for v in written)
     for v in written:
         assert getattr(kernel, v.name.upper()) == layouts[v.kind].index(v.name), v.name
+
+
+def test_the_notice_tilt_moves_only_the_notice_periods():
+    # red when the notice's tilt is applied while open, or not at all in the notice
+    scenario = CASES["tilted-notice"].replace(run={"tilt": 0.0})
+    plain = simulate(scenario.replace(run={"tilt_notice": 0.0}), paths=20, seed=12)
+    tilted = simulate(scenario, paths=20, seed=12)
+    closed = int(plain.closure_period.values[0])
+    notice = slice(closed + 1, closed + 1 + scenario.termination.notice_periods)
+    assert (tilted.closure_period.values == closed).all()
+    np.testing.assert_array_equal(
+        tilted.claims.values[:, : closed + 1], plain.claims.values[:, : closed + 1]
+    )
+    assert tilted.claims.values[:, notice].sum() > 1.2 * plain.claims.values[:, notice].sum()
+    assert (tilted.log_weight != 0).all() and (plain.log_weight == 0).all()

@@ -225,7 +225,16 @@ def test_figures_weight_a_tilted_run_or_refuse_it(tilted_run: xr.Dataset) -> Non
     assert f"{_number(t.estimate)} ± {_number(t.std_error)}" in html
 
 
-def test_streaming_refuses_a_tilt() -> None:
-    scenario = make_scenario("kangai", 20_000, run={"paths": 4, "years": 1, "tilt": 2e-6})
-    with pytest.raises(ValueError, match=r"run\.tilt"):
+@pytest.mark.parametrize("field", ["tilt", "tilt_notice"])
+def test_streaming_capital_and_levers_refuse_a_tilt(field: str) -> None:
+    # red when a notice tilt alone passes for an untilted run
+    from engine.horizon import capital
+    from engine.policy import compare_levers
+
+    scenario = make_scenario("kangai", 20_000, run={"paths": 4, "years": 1, field: 2e-6})
+    with pytest.raises(ValueError, match=rf"run\.{field}: 2e-06"):
         simulate(scenario, mode="streaming")
+    with pytest.raises(ValueError, match="untilted run"):
+        capital(scenario)
+    with pytest.raises(ValueError, match="untilted run"):
+        compare_levers(scenario, {"a": {}})

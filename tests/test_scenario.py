@@ -527,15 +527,18 @@ def test_every_field_at_its_bounds_runs_or_is_refused_naming_it(
             check_result(simulate(scenario, paths=2, years=min(scenario.run.years, 2.0)))
 
 
+@pytest.mark.parametrize("field", ["tilt", "tilt_notice"])
 @pytest.mark.parametrize("tilt", [3e-4, 1e-3, -1e-3])
 @pytest.mark.parametrize("preset", ["xianghubao", "kangai", "shuidi"])
-def test_a_tilt_too_strong_for_the_case_costs_is_refused(preset: str, tilt: float) -> None:
+def test_a_tilt_too_strong_for_the_case_costs_is_refused(
+    preset: str, tilt: float, field: str
+) -> None:
     """|tilt| x the largest case cost above 15 would overflow the tilted Poisson means (at
     3e-4 per yuan a 324,000-yuan case's mean is multiplied by exp(97)): refused up front."""
     with pytest.raises(ScenarioError) as info:
-        make_scenario(preset=preset, run={"tilt": tilt})
+        make_scenario(preset=preset, run={field: tilt})
     (problem,) = info.value.problems
-    assert problem.startswith(f"run.tilt: {tilt:g} multiplies claim rates by exp(")
+    assert problem.startswith(f"run.{field}: {tilt:g} multiplies claim rates by exp(")
     assert problem.endswith("|tilt| x the largest case cost must be at most 15")
 
 

@@ -150,9 +150,9 @@ def run(args: argparse.Namespace) -> None:
         if ds.attrs["tail_fallback"]:
             print(f"plain Monte Carlo: a tilt cannot reach the {args.tail_target:g} tail (warning)")
         else:
-            tilt = ds.attrs["tilt"]
+            tilt, notice = ds.attrs["tilt"], ds.attrs["tilt_notice"]
             aim = f"importance sampling aimed at the {args.tail_target:g} level"
-            print(f"{aim}, tilt {tilt:.3g}/yuan")
+            print(f"{aim}, tilt {tilt:.3g}/yuan, in a closure notice {notice:.3g}/yuan")
         print()
         explain.weighted_text(tail_table, ds.sizes["path"])
     else:
