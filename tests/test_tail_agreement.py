@@ -129,3 +129,13 @@ def test_notice_estimates_match_the_exact_distribution(closing, stat):
     assert abs(row.estimate - exact_value) <= 4 * row.std_error + 1e-9 * exact_value
     if stat != "mean":
         assert row.std_error < row.plain_std_error / 2
+
+
+def test_rerun_reproduces_a_notice_tilted_run(closing, tmp_path):
+    # red when the scenario recorded in the result drops the notice's tilt
+    from engine.io import rerun, save
+
+    ds, _, _ = closing
+    again = rerun(save(ds, tmp_path / "closing.nc"))
+    np.testing.assert_array_equal(again["log_weight"].values, ds["log_weight"].values)
+    np.testing.assert_array_equal(again["notice_paid"].values, ds["notice_paid"].values)
