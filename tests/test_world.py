@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from engine.expected import hazard as annual_to_hazard
+from engine.kernel_inputs import PAR
 from engine.scenario import ScenarioError
 from engine.scenario_inputs import mean_age, period_dates, period_of, prepare
 from engine.simulate import simulate
@@ -274,7 +275,7 @@ def test_trend_scales_incidence_by_years_since_start():
     a, b = simulate(base, paths=4, seed=1), simulate(trend, paths=4, seed=1)
     np.testing.assert_array_equal(a.claims.isel(period=0), b.claims.isel(period=0))
     factor = 1.5 ** (np.arange(48) / 24)
-    np.testing.assert_allclose(prepare(trend).table()[:, 24], factor, rtol=1e-15)
+    np.testing.assert_allclose(prepare(trend).table()[:, PAR["incidence"]], factor, rtol=1e-15)
     late = slice(36, 48)
     ratio = b.claims.isel(period=late).sum() / a.claims.isel(period=late).sum()
     assert abs(float(ratio) - factor[late].mean()) < 4 * float(ratio) * math.sqrt(
