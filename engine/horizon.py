@@ -24,6 +24,7 @@ from engine.plans import PERIODS_PER_YEAR
 from engine.results import COMPONENTS, summary, tail_components
 from engine.scenario import Scenario, scenario_from_dict
 from engine.scenario_inputs import prepare
+from engine.sections import TILTS
 from engine.simulate import resolve, simulate
 from engine.sweep import sweep
 
@@ -102,7 +103,8 @@ def _horizon_run(scenario: Scenario, horizon_years: float) -> tuple[Scenario, in
     if periods < 1:
         raise InputError(f"horizon_years must cover at least one period, got {horizon_years}")
     if scenario.run.tilted:
-        raise InputError("capital needs an untilted run: set run.tilt and run.tilt_notice to 0")
+        tilts = ", ".join(f"run.{t}" for t in TILTS)
+        raise InputError(f"capital needs an untilted run: set {tilts} to 0")
     years = (periods + scenario.termination.notice_periods) / PERIODS_PER_YEAR
     return scenario.replace(run={"years": years}), periods
 

@@ -55,6 +55,7 @@ import xarray as xr
 
 from engine import risk
 from engine.errors import InputError
+from engine.sections import TILTS
 
 __all__ = [
     "TailWarning",
@@ -266,7 +267,7 @@ def tail_estimates(
         same sample: ``sqrt(p (1 - p) / n)`` for a probability, ``sd_P / sqrt(n)`` for a
         mean, the same interval inversion with ``s_F = sqrt(l (1 - l) / n)`` for VaR,
         ``sd_P(psi) / sqrt(n)`` for TVaR) and ``effective_paths`` of the estimate (see
-        :class:`TailWarning`). ``attrs``: ``paths``, ``tilt``, ``tilt_notice``, ``degenerate``.
+        :class:`TailWarning`). ``attrs``: ``paths``, the tilts (``TILTS``), ``degenerate``.
 
     Warns
     -----
@@ -333,7 +334,7 @@ def _warn_unhealthy(w_mean: float, w_se: float, ess: float, n: int) -> None:
 def _tilts_of(ds: xr.Dataset) -> dict[str, float]:
     """The run's tilts, from the scenario recorded in the attrs (0 when absent)."""
     run = json.loads(ds.attrs.get("scenario") or "{}").get("run", {})
-    return {name: float(run.get(name, 0.0)) for name in ("tilt", "tilt_notice")}
+    return {name: float(run.get(name, 0.0)) for name in TILTS}
 
 
 def _control_means(controls: Sequence[str] | Mapping[str, float]) -> dict[str, float]:

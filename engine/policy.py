@@ -40,6 +40,7 @@ from engine.io import scenario_of
 from engine.plans import PERIODS_PER_YEAR
 from engine.scenario import Scenario
 from engine.scenario_inputs import prepare
+from engine.sections import TILTS
 from engine.simulate import KernelInputs, resolve, simulate
 
 __all__ = [
@@ -256,9 +257,8 @@ def compare_levers(
     """
     base = resolve(scenario, paths, seed, years)
     if base.run.tilted:
-        raise InputError(
-            "compare_levers needs an untilted run: set run.tilt and run.tilt_notice to 0"
-        )
+        tilts = ", ".join(f"run.{t}" for t in TILTS)
+        raise InputError(f"compare_levers needs an untilted run: set {tilts} to 0")
     problems = ["lever 'base': the name is reserved for the base run"] if "base" in levers else []
     runs = {"base": base}
     for name, updates in levers.items():

@@ -19,6 +19,7 @@ from engine.sections import (
     AGE_MIXES,
     FIRST_START,
     LAST_END,
+    TILTS,
     UNDERWRITING,
     Claims,
     Deduction,
@@ -160,7 +161,7 @@ class Scenario(_Section):
         plan = self.plan
         if self.tier in plan.tiers:
             largest = float(plan.case_cost_by_age(self.tier).max())
-            for field in ("tilt", "tilt_notice"):
+            for field in TILTS:
                 tilt = getattr(self.run, field)
                 if abs(tilt) * largest > 15:
                     problems.append(

@@ -41,6 +41,10 @@ LAST_END = dt.date(2262, 4, 11)
 """Period dates are nanosecond timestamps (pandas, netCDF): runs must lie in this range."""
 
 
+TILTS = ("tilt", "tilt_notice")
+"""The importance-sampling tilts of ``[run]``, each per yuan of case cost."""
+
+
 class Run(_Section):
     """How much to simulate."""
 
@@ -73,8 +77,8 @@ class Run(_Section):
 
     @property
     def tilted(self) -> bool:
-        """Whether the run is importance-sampled (either tilt set)."""
-        return self.tilt != 0 or self.tilt_notice != 0
+        """Whether the run is importance-sampled (any of :data:`TILTS` set)."""
+        return any(getattr(self, name) != 0 for name in TILTS)
 
     @model_validator(mode="after")
     def _dates_representable(self) -> Self:

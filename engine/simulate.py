@@ -18,6 +18,7 @@ from engine.results import build_dataset, build_stream_dataset
 from engine.rng import root_key
 from engine.scenario import Scenario
 from engine.scenario_inputs import period_dates, prepare
+from engine.sections import TILTS
 from engine.variables import COUNT_VARS, MONEY_VARS, PATH_INT_VARS, TOTAL_VARS
 
 MAX_THREADS: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
@@ -244,9 +245,9 @@ def simulate(
     scenario = resolve(scenario, paths, seed, years)
     if mode == "streaming" and scenario.run.tilted:
         raise InputError(
-            f"run.tilt: {scenario.run.tilt:g}, run.tilt_notice: {scenario.run.tilt_notice:g} "
-            "need mode 'full': streaming keeps unweighted per-period statistics, which would "
-            "describe the tilted model"
+            ", ".join(f"run.{name}: {getattr(scenario.run, name):g}" for name in TILTS)
+            + " need mode 'full': streaming keeps unweighted per-period statistics, which "
+            "would describe the tilted model"
         )
     if mode == "full":
         _check_memory(scenario)

@@ -69,6 +69,7 @@ from engine.importance import (
 )
 from engine.scenario import Scenario
 from engine.scenario_inputs import prepare
+from engine.sections import TILTS
 from engine.simulate import resolve, simulate
 
 __all__ = [
@@ -421,7 +422,7 @@ def choose_tilt_for_level(
         raise InputError(f"level must lie in (0.5, 1), got {level!r}")
     if pilot_paths < 2:
         raise InputError(f"pilot_paths must be >= 2, got {pilot_paths}")
-    plain = scenario.replace(run={"tilt": 0.0, "tilt_notice": 0.0})
+    plain = scenario.replace(run=dict.fromkeys(TILTS, 0.0))
     pilot = simulate(plain, pilot_paths, seed, first_path=first_path, threads=threads)
     return _pilot_choice(pilot, scenario, level, max_log_weight_var, variable)
 
@@ -523,7 +524,7 @@ def simulate_tail(
     if fallback:
         _warn_fallback(choice, level, scenario.run.paths, min_reduction)
         choice = choice._replace(theta=0.0, theta_notice=0.0)
-    tilts = {"tilt": choice.theta, "tilt_notice": choice.theta_notice}
+    tilts = dict(zip(TILTS, choice[:2], strict=True))
     ds = simulate(scenario.replace(run=tilts), threads=threads)
     ds.attrs.update(tail_level=level, pilot_paths=pilot_paths, tail_fallback=int(fallback))
     return ds, _estimate(ds, choice, variables, level)
@@ -535,8 +536,7 @@ def _estimate(
     """Record ``choice`` in ``ds``'s attrs and estimate ``variables`` at ``level``; warn
     when all the weights are unhealthy."""
     ds.attrs.update(
-        tilt=choice.theta,
-        tilt_notice=choice.theta_notice,
+        **dict(zip(TILTS, choice[:2], strict=True)),
         tail_correlation=choice.correlation,
         tail_shift=choice.shift,
         tail_predicted_reduction=choice.reduction,
